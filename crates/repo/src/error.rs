@@ -1,0 +1,70 @@
+//! The engine's errors: what failed, on which object, and whether trying again can help.
+
+use std::path::PathBuf;
+
+use crate::id::Id;
+
+/// Every failure the engine reports. The binary maps kinds to exit codes.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("no repository at {location}: run `bunker init` first, or check -r/BUNKER_REPOSITORY")]
+    NoRepository { location: String },
+
+    #[error("repository already exists at {location}")]
+    AlreadyExists { location: String },
+
+    #[error("wrong password: no key in {location} opens with it")]
+    WrongPassword { location: String },
+
+    #[error("repository is locked {by}: wait for it to finish, or run `bunker unlock` if it died")]
+    Locked { by: String },
+
+    #[error("storage {op} failed on {location}/{path}: {source}")]
+    Storage {
+        op: &'static str,
+        location: String,
+        path: String,
+        #[source]
+        source: opendal::Error,
+    },
+
+    #[error("{what} {id} is damaged: {reason}")]
+    Corrupt { what: &'static str, id: String, reason: String },
+
+    #[error("{} not found in the repository", describe_missing(.what, .id))]
+    NotFound { what: &'static str, id: String },
+
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    #[error("{0}")]
+    Invalid(String),
+
+    #[error("unsupported repository version {0}: bunker reads and writes version 2 (and reads version 1)")]
+    UnsupportedVersion(u32),
+}
+
+fn describe_missing(what: &str, id: &str) -> String {
+    format!("{what} {id}")
+}
+
+impl Error {
+    /// Whether repeating the same operation may succeed (a network blip, a busy server).
+    pub fn is_temporary(&self) -> bool {
+        matches!(self, Error::Storage { source, .. } if source.is_temporary())
+    }
+
+    pub(crate) fn corrupt(what: &'static str, id: &Id, reason: impl Into<String>) -> Error {
+        Error::Corrupt { what, id: id.to_hex(), reason: reason.into() }
+    }
+
+    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Error {
+        Error::Io { path: path.into(), source }
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,184 @@
+//! Repository locks as restic uses them: files under `locks/`, shared for backup and
+//! reads, exclusive for maintenance. A lock older than 30 minutes, or one held by a
+//! process of this host that no longer exists, is stale. Held locks are refreshed every
+//! five minutes by a background thread.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use chrono::{DateTime, FixedOffset, Local};
+use serde::{Deserialize, Serialize};
+
+use crate::crypto::Key;
+use crate::error::{Error, Result};
+use crate::id::Id;
+use crate::keys::{hostname, whoami};
+use crate::storage::{FileType, Storage};
+use crate::unpacked;
+
+const STALE_AFTER: Duration = Duration::from_secs(30 * 60);
+const REFRESH_EVERY: Duration = Duration::from_secs(5 * 60);
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct LockFile {
+    pub time: DateTime<FixedOffset>,
+    #[serde(default)]
+    pub exclusive: bool,
+    #[serde(default)]
+    pub hostname: String,
+    #[serde(default)]
+    pub username: String,
+    #[serde(default)]
+    pub pid: i32,
+    #[serde(default)]
+    pub uid: u32,
+    #[serde(default)]
+    pub gid: u32,
+}
+
+impl LockFile {
+    fn new(exclusive: bool) -> LockFile {
+        LockFile {
+            time: Local::now().fixed_offset(),
+            exclusive,
+            hostname: hostname(),
+            username: whoami(),
+            pid: std::process::id() as i32,
+            uid: nix::unistd::getuid().as_raw(),
+            gid: nix::unistd::getgid().as_raw(),
+        }
+    }
+
+    /// Old, or held by a dead process on this host.
+    pub fn is_stale(&self) -> bool {
+        let age = Local::now().fixed_offset().signed_duration_since(self.time);
+        if age.to_std().map(|a| a > STALE_AFTER).unwrap_or(false) {
+            return true;
+        }
+        if self.hostname == hostname() && self.pid > 0 {
+            let pid = nix::unistd::Pid::from_raw(self.pid);
+            return matches!(nix::sys::signal::kill(pid, None), Err(nix::errno::Errno::ESRCH));
+        }
+        false
+    }
+
+    fn describe(&self, id: &Id) -> String {
+        format!(
+            "by {} {} (PID {} on {} by {}, since {})",
+            if self.exclusive { "exclusive lock" } else { "lock" },
+            id.short(),
+            self.pid,
+            self.hostname,
+            self.username,
+            self.time.format("%Y-%m-%d %H:%M:%S")
+        )
+    }
+}
+
+/// Reads every lock file; unreadable ones are reported as `None`.
+pub fn list_locks(storage: &Storage, key: &Key) -> Result<Vec<(Id, Option<LockFile>)>> {
+    let mut out = Vec::new();
+    for (id, _) in storage.list(FileType::Lock)? {
+        let lf = match storage.read(FileType::Lock, &id) {
+            Ok(data) => unpacked::open::<LockFile>(key, &data, "lock", &id).ok(),
+            Err(Error::NotFound { .. }) => continue,
+            Err(e) => return Err(e),
+        };
+        out.push((id, lf));
+    }
+    Ok(out)
+}
+
+/// A lock this process holds; released on drop.
+pub struct Lock {
+    inner: Arc<Mutex<Id>>,
+    stop: Arc<AtomicBool>,
+    refresher: Option<JoinHandle<()>>,
+    storage: Storage,
+}
+
+impl Lock {
+    /// Takes a lock, failing with [`Error::Locked`] if a conflicting live lock exists.
+    pub fn acquire(storage: &Storage, key: &Key, exclusive: bool) -> Result<Lock> {
+        let check = |own: Option<&Id>| -> Result<()> {
+            for (id, lf) in list_locks(storage, key)? {
+                if Some(&id) == own {
+                    continue;
+                }
+                let Some(lf) = lf else { continue };
+                if lf.is_stale() {
+                    continue;
+                }
+                if exclusive || lf.exclusive {
+                    return Err(Error::Locked { by: lf.describe(&id) });
+                }
+            }
+            Ok(())
+        };
+        check(None)?;
+        let id = write_lock(storage, key, exclusive)?;
+        // Someone may have locked between our check and our write: look again.
+        if let Err(e) = check(Some(&id)) {
+            let _ = storage.remove(FileType::Lock, &id);
+            return Err(e);
+        }
+        let inner = Arc::new(Mutex::new(id));
+        let stop = Arc::new(AtomicBool::new(false));
+        let refresher = {
+            let (inner, stop, storage, key) = (inner.clone(), stop.clone(), storage.clone(), key.clone());
+            std::thread::Builder::new()
+                .name("bunker-lock".into())
+                .spawn(move || {
+                    let mut waited = Duration::ZERO;
+                    while !stop.load(Ordering::Relaxed) {
+                        std::thread::sleep(Duration::from_millis(200));
+                        waited += Duration::from_millis(200);
+                        if waited < REFRESH_EVERY {
+                            continue;
+                        }
+                        waited = Duration::ZERO;
+                        if let Ok(new) = write_lock(&storage, &key, exclusive) {
+                            let mut cur = inner.lock().expect("lock id");
+                            let _ = storage.remove(FileType::Lock, &cur);
+                            *cur = new;
+                        }
+                    }
+                })
+                .ok()
+        };
+        Ok(Lock { inner, stop, refresher, storage: storage.clone() })
+    }
+}
+
+fn write_lock(storage: &Storage, key: &Key, exclusive: bool) -> Result<Id> {
+    let data = unpacked::seal(key, &LockFile::new(exclusive), true);
+    let id = Id::hash(&data);
+    storage.write(FileType::Lock, &id, data)?;
+    Ok(id)
+}
+
+impl Drop for Lock {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(h) = self.refresher.take() {
+            let _ = h.join();
+        }
+        let id = *self.inner.lock().expect("lock id");
+        let _ = self.storage.remove(FileType::Lock, &id);
+    }
+}
+
+/// Removes stale locks (all locks with `all`); returns how many were removed.
+pub fn remove_locks(storage: &Storage, key: &Key, all: bool) -> Result<usize> {
+    let mut n = 0;
+    for (id, lf) in list_locks(storage, key)? {
+        let stale = lf.map(|l| l.is_stale()).unwrap_or(true);
+        if all || stale {
+            storage.remove(FileType::Lock, &id)?;
+            n += 1;
+        }
+    }
+    Ok(n)
+}

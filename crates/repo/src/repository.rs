@@ -1,0 +1,207 @@
+//! An open repository: storage, master key, config and the master index.
+
+use std::sync::{RwLock, RwLockReadGuard};
+
+use rayon::prelude::*;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::chunker::Polynomial;
+use crate::config::Config;
+use crate::crypto::Key;
+use crate::error::{Error, Result};
+use crate::id::Id;
+use crate::index::{BlobLocation, IndexFile, MasterIndex};
+use crate::keys::{open_master_key, KeyFile};
+use crate::pack::BlobType;
+use crate::snapshot::Snapshot;
+use crate::storage::{FileType, Storage};
+use crate::tree::Tree;
+use crate::unpacked;
+
+pub struct Repository {
+    storage: Storage,
+    key: Key,
+    key_id: Id,
+    config: Config,
+    polynomial: Polynomial,
+    index: RwLock<MasterIndex>,
+    index_loaded: std::sync::atomic::AtomicBool,
+}
+
+impl Repository {
+    /// Creates a new repository with one key for `password`.
+    pub fn init(storage: Storage, password: &str) -> Result<Repository> {
+        if storage.config_exists()? {
+            return Err(Error::AlreadyExists { location: storage.location().to_string() });
+        }
+        storage.create_layout()?;
+        let key = Key::random();
+        let key_id = KeyFile::create(&key, password).save(&storage)?;
+        let config = Config::new();
+        storage.write_config(unpacked::seal(&key, &config, false))?;
+        let polynomial = config.polynomial()?;
+        Ok(Repository { storage, key, key_id, config, polynomial, index: RwLock::default(), index_loaded: Default::default() })
+    }
+
+    /// Opens an existing repository; the index is not loaded yet (see [`Self::load_index`]).
+    pub fn open(storage: Storage, password: &str) -> Result<Repository> {
+        let raw = storage.read_config()?;
+        let (key_id, key) = open_master_key(&storage, password)?;
+        let config: Config = unpacked::open(&key, &raw, "config", &Id::default())?;
+        if config.version != 1 && config.version != 2 {
+            return Err(Error::UnsupportedVersion(config.version));
+        }
+        let polynomial = config.polynomial()?;
+        storage.clean_temporary();
+        Ok(Repository { storage, key, key_id, config, polynomial, index: RwLock::default(), index_loaded: Default::default() })
+    }
+
+    pub fn storage(&self) -> &Storage {
+        &self.storage
+    }
+    pub fn key(&self) -> &Key {
+        &self.key
+    }
+    pub fn key_id(&self) -> Id {
+        self.key_id
+    }
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+    pub fn polynomial(&self) -> Polynomial {
+        self.polynomial
+    }
+    /// Version 2 repositories compress blobs and metadata.
+    pub fn compresses(&self) -> bool {
+        self.config.version >= 2
+    }
+
+    /// Encrypts (and compresses) a JSON file and stores it; returns its id.
+    pub fn save_json<T: Serialize>(&self, ft: FileType, value: &T) -> Result<Id> {
+        let data = unpacked::seal(&self.key, value, self.compresses());
+        let id = Id::hash(&data);
+        self.storage.write(ft, &id, data)?;
+        Ok(id)
+    }
+
+    pub fn load_json<T: DeserializeOwned>(&self, ft: FileType, id: &Id) -> Result<T> {
+        let data = self.storage.read(ft, id)?;
+        if Id::hash(&data) != *id {
+            return Err(Error::corrupt(ft.name(), id, "content does not match its id"));
+        }
+        unpacked::open(&self.key, &data, ft.name(), id)
+    }
+
+    /// Reads all index files in parallel into the master index (once; later calls
+    /// return at once).
+    pub fn load_index(&self) -> Result<()> {
+        if self.index_loaded.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            return Ok(());
+        }
+        let files = self.storage.list(FileType::Index)?;
+        let loaded: Vec<IndexFile> = files
+            .par_iter()
+            .map(|(id, _)| self.load_json::<IndexFile>(FileType::Index, id))
+            .collect::<Result<_>>()?;
+        let mut idx = self.index.write().expect("index lock");
+        for f in &loaded {
+            for p in &f.packs {
+                idx.add_pack(p);
+            }
+        }
+        Ok(())
+    }
+
+    pub fn index(&self) -> RwLockReadGuard<'_, MasterIndex> {
+        self.index.read().expect("index lock")
+    }
+
+    pub(crate) fn index_add(&self, packs: &[crate::index::IndexPack]) {
+        let mut idx = self.index.write().expect("index lock");
+        for p in packs {
+            idx.add_pack(p);
+        }
+    }
+
+    pub fn locate(&self, t: BlobType, id: &Id) -> Option<BlobLocation> {
+        self.index().get(t, id)
+    }
+
+    /// Decrypts, decompresses and verifies one blob read from storage.
+    pub fn decode_blob(&self, id: &Id, loc: &BlobLocation, raw: &[u8]) -> Result<Vec<u8>> {
+        let plain = self.key.decrypt(raw).map_err(|_| Error::corrupt("blob", id, format!("in pack {}: decryption failed", loc.pack)))?;
+        let plain = if loc.uncompressed_length != 0 {
+            zstd::bulk::decompress(&plain, loc.uncompressed_length as usize)
+                .map_err(|e| Error::corrupt("blob", id, format!("in pack {}: decompression failed: {e}", loc.pack)))?
+        } else {
+            plain
+        };
+        if Id::hash(&plain) != *id {
+            return Err(Error::corrupt("blob", id, format!("in pack {}: content does not match its id", loc.pack)));
+        }
+        Ok(plain)
+    }
+
+    /// Reads one blob's plaintext.
+    pub fn read_blob(&self, t: BlobType, id: &Id) -> Result<Vec<u8>> {
+        let loc = self.locate(t, id).ok_or_else(|| Error::NotFound {
+            what: if t == BlobType::Tree { "tree blob" } else { "data blob" },
+            id: id.to_hex(),
+        })?;
+        let raw = self.storage.read_range(FileType::Pack, &loc.pack, loc.offset as u64, loc.length as u64)?;
+        self.decode_blob(id, &loc, &raw)
+    }
+
+    pub fn load_tree(&self, id: &Id) -> Result<Tree> {
+        let data = self.read_blob(BlobType::Tree, id)?;
+        Tree::from_blob(&data).map_err(|e| Error::corrupt("tree", id, format!("invalid JSON: {e}")))
+    }
+
+    /// All snapshots, sorted by time (oldest first).
+    pub fn snapshots(&self) -> Result<Vec<Snapshot>> {
+        let ids = self.storage.list(FileType::Snapshot)?;
+        let mut snaps: Vec<Snapshot> = ids
+            .par_iter()
+            .map(|(id, _)| {
+                let mut s: Snapshot = self.load_json(FileType::Snapshot, id)?;
+                s.id = *id;
+                Ok(s)
+            })
+            .collect::<Result<_>>()?;
+        snaps.sort_by(|a, b| a.time.cmp(&b.time).then(a.id.cmp(&b.id)));
+        Ok(snaps)
+    }
+
+    /// Resolves `latest` or an id prefix of at least 1 hex digit to one snapshot.
+    pub fn find_snapshot(&self, spec: &str, filter: &crate::snapshot::SnapshotFilter) -> Result<Snapshot> {
+        let snaps = self.snapshots()?;
+        if spec == "latest" {
+            return snaps
+                .into_iter()
+                .filter(|s| filter.matches(s))
+                .next_back()
+                .ok_or_else(|| Error::NotFound { what: "snapshot", id: "latest".into() });
+        }
+        let mut found: Vec<Snapshot> = snaps.into_iter().filter(|s| s.id.to_hex().starts_with(spec)).collect();
+        match found.len() {
+            1 => Ok(found.remove(0)),
+            0 => Err(Error::NotFound { what: "snapshot", id: spec.into() }),
+            _ => Err(Error::Invalid(format!("snapshot prefix {spec} is ambiguous: give more digits"))),
+        }
+    }
+
+    /// Resolves an id prefix among the files of one type.
+    pub fn find_file(&self, ft: FileType, prefix: &str) -> Result<Id> {
+        if let Ok(id) = prefix.parse::<Id>() {
+            return Ok(id);
+        }
+        let found: Vec<Id> =
+            self.storage.list(ft)?.into_iter().map(|(id, _)| id).filter(|id| id.to_hex().starts_with(prefix)).collect();
+        match found.len() {
+            1 => Ok(found[0]),
+            0 => Err(Error::NotFound { what: ft.name(), id: prefix.into() }),
+            _ => Err(Error::Invalid(format!("{} prefix {prefix} is ambiguous", ft.name()))),
+        }
+    }
+}

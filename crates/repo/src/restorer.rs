@@ -1,0 +1,299 @@
+//! `restore`: a snapshot (or part of it) back onto the file system, with content,
+//! metadata, hard links and holes. A damaged blob spoils only the file that needs it:
+//! every other file is restored and the damaged ones are listed.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+
+use ignore::gitignore::{Gitignore, GitignoreBuilder};
+use rayon::prelude::*;
+
+use crate::error::{Error, Result};
+use crate::fsnode::apply_metadata;
+use crate::id::Id;
+use crate::index::BlobLocation;
+use crate::lock::Lock;
+use crate::pack::BlobType;
+use crate::repository::Repository;
+use crate::snapshot::Snapshot;
+use crate::storage::FileType;
+use crate::tree::{Node, NodeKind};
+
+/// Longest run of adjacent blobs fetched with one storage request.
+const MAX_READ: u64 = 32 * 1024 * 1024;
+
+#[derive(Clone, Debug, Default)]
+pub struct RestoreOptions {
+    /// gitignore-syntax patterns on snapshot paths (`/home/user/file`).
+    pub includes: Vec<String>,
+    pub excludes: Vec<String>,
+    pub threads: usize,
+}
+
+#[derive(Debug, Default)]
+pub struct RestoreProgress {
+    pub files: AtomicU64,
+    pub bytes: AtomicU64,
+}
+
+#[derive(Debug, Default)]
+pub struct RestoreResult {
+    pub files: u64,
+    pub dirs: u64,
+    pub bytes: u64,
+    /// Files whose content could not be read back in full, with the reason.
+    pub damaged: Vec<String>,
+    /// Metadata that could not be applied (ownership without root, devices...).
+    pub warnings: Vec<String>,
+}
+
+struct Item {
+    /// Path inside the snapshot, starting with `/`.
+    path: PathBuf,
+    node: Node,
+}
+
+fn matcher(patterns: &[String]) -> Result<Option<Gitignore>> {
+    if patterns.is_empty() {
+        return Ok(None);
+    }
+    let mut b = GitignoreBuilder::new("/");
+    for p in patterns {
+        b.add_line(None, p).map_err(|e| Error::Invalid(format!("pattern {p:?}: {e}")))?;
+    }
+    Ok(Some(b.build().map_err(|e| Error::Invalid(format!("patterns: {e}")))?))
+}
+
+fn matches(m: &Gitignore, path: &Path, is_dir: bool) -> bool {
+    m.matched_path_or_any_parents(path, is_dir).is_ignore()
+}
+
+/// Collects what to restore, depth first, parents before children.
+fn walk(
+    repo: &Repository,
+    tree: &Id,
+    dir: &Path,
+    inc: Option<&Gitignore>,
+    exc: Option<&Gitignore>,
+    out: &mut Vec<Item>,
+) -> Result<bool> {
+    let tree = repo.load_tree(tree)?;
+    let mut any = false;
+    for node in tree.nodes {
+        let path = dir.join(node.os_name());
+        let is_dir = node.kind == NodeKind::Dir;
+        if exc.is_some_and(|m| matches(m, &path, is_dir)) {
+            continue;
+        }
+        let included = inc.is_none_or(|m| matches(m, &path, is_dir));
+        if is_dir {
+            let at = out.len();
+            let subtree = node.subtree;
+            out.push(Item { path: path.clone(), node });
+            let child = match subtree {
+                Some(id) => walk(repo, &id, &path, if included { None } else { inc }, exc, out)?,
+                None => false,
+            };
+            if included || child {
+                any = true;
+            } else {
+                out.remove(at);
+            }
+        } else if included {
+            any = true;
+            out.push(Item { path, node });
+        }
+    }
+    Ok(any)
+}
+
+/// Whether a block is all zeros (such blocks are left as holes).
+fn is_zero(b: &[u8]) -> bool {
+    let words = b.chunks_exact(64);
+    let rest = words.remainder();
+    words.into_iter().all(|c| c.iter().fold(0u8, |acc, &x| acc | x) == 0) && rest.iter().all(|&x| x == 0)
+}
+
+struct Restorer<'a> {
+    repo: &'a Repository,
+    target: PathBuf,
+    progress: &'a RestoreProgress,
+    damaged: Mutex<Vec<String>>,
+    warnings: Mutex<Vec<String>>,
+}
+
+impl Restorer<'_> {
+    fn dest(&self, p: &Path) -> PathBuf {
+        self.target.join(p.strip_prefix("/").unwrap_or(p))
+    }
+
+    fn warn(&self, path: &Path, problems: Vec<String>) {
+        if !problems.is_empty() {
+            self.warnings.lock().expect("warnings").push(format!("{}: {}", path.display(), problems.join(", ")));
+        }
+    }
+
+    /// Writes a file's content; returns the first reason it is incomplete, if any.
+    fn write_file(&self, dest: &Path, node: &Node) -> std::result::Result<(), String> {
+        let f = File::create(dest).map_err(|e| format!("create: {e}"))?;
+        let locs: Vec<(Id, Option<BlobLocation>)> = {
+            let idx = self.repo.index();
+            node.content.iter().map(|id| (*id, idx.get(BlobType::Data, id))).collect()
+        };
+        let mut offset = 0u64;
+        let mut first_err = None;
+        let mut i = 0;
+        while i < locs.len() {
+            let (id, Some(loc)) = locs[i] else {
+                first_err.get_or_insert(format!("blob {} is missing from the index", locs[i].0));
+                // Unknown size: the rest of the file cannot be placed.
+                break;
+            };
+            // Extend the run while the next blob follows directly in the same pack.
+            let mut j = i + 1;
+            let mut end = loc.offset as u64 + loc.length as u64;
+            while j < locs.len() {
+                match locs[j].1 {
+                    Some(l) if l.pack == loc.pack && l.offset as u64 == end && end - loc.offset as u64 + l.length as u64 <= MAX_READ => {
+                        end += l.length as u64;
+                        j += 1;
+                    }
+                    _ => break,
+                }
+            }
+            let raw = self.repo.storage().read_range(FileType::Pack, &loc.pack, loc.offset as u64, end - loc.offset as u64);
+            for (bid, bloc) in &locs[i..j] {
+                let bloc = bloc.expect("located");
+                let size = bloc.plain_size() as u64;
+                let plain = raw.as_ref().map_err(|e| e.to_string()).and_then(|raw| {
+                    let start = (bloc.offset - loc.offset) as usize;
+                    self.repo
+                        .decode_blob(bid, &bloc, &raw[start..start + bloc.length as usize])
+                        .map_err(|e| e.to_string())
+                });
+                match plain {
+                    Ok(data) => {
+                        if !is_zero(&data) {
+                            if let Err(e) = f.write_all_at(&data, offset) {
+                                return Err(format!("write: {e}"));
+                            }
+                        }
+                        self.progress.bytes.fetch_add(data.len() as u64, Ordering::Relaxed);
+                        offset += data.len() as u64;
+                    }
+                    Err(e) => {
+                        first_err.get_or_insert(e);
+                        offset += size;
+                    }
+                }
+            }
+            let _ = id;
+            i = j;
+        }
+        // Holes at the end (and all-zero blobs skipped above) stay sparse.
+        f.set_len(node.size.max(offset)).map_err(|e| format!("truncate: {e}"))?;
+        self.progress.files.fetch_add(1, Ordering::Relaxed);
+        match first_err {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    fn restore_special(&self, dest: &Path, node: &Node) -> std::result::Result<(), String> {
+        use nix::sys::stat::{mknod, Mode, SFlag};
+        let _ = std::fs::remove_file(dest);
+        let mode = Mode::from_bits_truncate(node.mode & 0o7777);
+        let r = match node.kind {
+            NodeKind::Symlink => {
+                std::os::unix::fs::symlink(std::ffi::OsStr::from_bytes(&node.link_target), dest).map_err(|e| e.to_string())
+            }
+            NodeKind::Fifo => nix::unistd::mkfifo(dest, mode).map_err(|e| e.to_string()),
+            NodeKind::Dev => mknod(dest, SFlag::S_IFBLK, mode, node.device as _).map_err(|e| e.to_string()),
+            NodeKind::Chardev => mknod(dest, SFlag::S_IFCHR, mode, node.device as _).map_err(|e| e.to_string()),
+            _ => return Ok(()),
+        };
+        r
+    }
+}
+
+/// Restores `snapshot` below `target`.
+pub fn restore(repo: &Repository, snapshot: &Snapshot, target: &Path, opts: &RestoreOptions, progress: &RestoreProgress) -> Result<RestoreResult> {
+    let _lock = Lock::acquire(repo.storage(), repo.key(), false)?;
+    repo.load_index()?;
+    let inc = matcher(&opts.includes)?;
+    let exc = matcher(&opts.excludes)?;
+    let mut items = Vec::new();
+    walk(repo, &snapshot.tree, Path::new("/"), inc.as_ref(), exc.as_ref(), &mut items)?;
+    std::fs::create_dir_all(target).map_err(|e| Error::io(target, e))?;
+    let r = Restorer {
+        repo,
+        target: target.to_path_buf(),
+        progress,
+        damaged: Mutex::default(),
+        warnings: Mutex::default(),
+    };
+    let mut result = RestoreResult::default();
+    for it in items.iter().filter(|i| i.node.kind == NodeKind::Dir) {
+        let d = r.dest(&it.path);
+        std::fs::create_dir_all(&d).map_err(|e| Error::io(&d, e))?;
+        result.dirs += 1;
+    }
+    // Hard links: the first path of an inode gets the content, later ones link to it.
+    let mut first_of: HashMap<(u64, u64), usize> = HashMap::new();
+    let mut links: Vec<(usize, usize)> = Vec::new();
+    let mut files: Vec<usize> = Vec::new();
+    for (i, it) in items.iter().enumerate() {
+        if it.node.kind == NodeKind::File {
+            if it.node.links > 1 && it.node.inode != 0 {
+                if let Some(&p) = first_of.get(&(it.node.device_id, it.node.inode)) {
+                    links.push((i, p));
+                    continue;
+                }
+                first_of.insert((it.node.device_id, it.node.inode), i);
+            }
+            files.push(i);
+        }
+    }
+    let threads = if opts.threads > 0 { opts.threads } else { std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2).max(4) };
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().map_err(|e| Error::Invalid(e.to_string()))?;
+    pool.install(|| {
+        files.par_iter().for_each(|&i| {
+            let it = &items[i];
+            let dest = r.dest(&it.path);
+            if let Err(e) = r.write_file(&dest, &it.node) {
+                r.damaged.lock().expect("damaged").push(format!("{}: {e}", it.path.display()));
+            }
+            r.warn(&it.path, apply_metadata(&dest, &it.node));
+        })
+    });
+    result.files = files.len() as u64;
+    for (i, p) in links {
+        let (dest, src) = (r.dest(&items[i].path), r.dest(&items[p].path));
+        let _ = std::fs::remove_file(&dest);
+        if let Err(e) = std::fs::hard_link(&src, &dest) {
+            r.warn(&items[i].path, vec![format!("hard link: {e}")]);
+        }
+        result.files += 1;
+    }
+    for it in items.iter().filter(|i| !matches!(i.node.kind, NodeKind::File | NodeKind::Dir)) {
+        let dest = r.dest(&it.path);
+        match r.restore_special(&dest, &it.node) {
+            Ok(()) => r.warn(&it.path, apply_metadata(&dest, &it.node)),
+            Err(e) => r.warn(&it.path, vec![e]),
+        }
+    }
+    // Directories last, deepest first, so their times are not disturbed by children.
+    for it in items.iter().rev().filter(|i| i.node.kind == NodeKind::Dir) {
+        r.warn(&it.path, apply_metadata(&r.dest(&it.path), &it.node));
+    }
+    result.bytes = progress.bytes.load(Ordering::Relaxed);
+    result.damaged = r.damaged.into_inner().expect("damaged");
+    result.warnings = r.warnings.into_inner().expect("warnings");
+    result.damaged.sort();
+    Ok(result)
+}

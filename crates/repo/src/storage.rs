@@ -1,0 +1,256 @@
+//! Where a repository's files live: restic's layout (`config`, `keys/`, `data/xx/`,
+//! `index/`, `snapshots/`, `locks/`) over an `opendal` operator.
+//!
+//! The engine is synchronous and parallel with threads; opendal is async, so storage
+//! owns a small tokio runtime and uses opendal's blocking operator on top of it.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use opendal::options::{ListOptions, ReadOptions};
+use opendal::BytesRange;
+use opendal::ErrorKind;
+
+use crate::error::{Error, Result};
+use crate::id::Id;
+
+/// The kinds of file in a restic repository.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum FileType {
+    Config,
+    Key,
+    Snapshot,
+    Index,
+    Pack,
+    Lock,
+}
+
+impl FileType {
+    pub fn dir(self) -> &'static str {
+        match self {
+            FileType::Config => "",
+            FileType::Key => "keys",
+            FileType::Snapshot => "snapshots",
+            FileType::Index => "index",
+            FileType::Pack => "data",
+            FileType::Lock => "locks",
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            FileType::Config => "config",
+            FileType::Key => "key",
+            FileType::Snapshot => "snapshot",
+            FileType::Index => "index",
+            FileType::Pack => "pack",
+            FileType::Lock => "lock",
+        }
+    }
+}
+
+/// Handle on the storage of one repository.
+#[derive(Clone)]
+pub struct Storage {
+    op: opendal::blocking::Operator,
+    location: String,
+    local_root: Option<PathBuf>,
+    _runtime: Arc<tokio::runtime::Runtime>,
+}
+
+impl Storage {
+    /// Opens storage for a repository location. Today: a local path (`local:` prefix
+    /// optional). Object stores come as further opendal services.
+    pub fn open(location: &str) -> Result<Storage> {
+        let path = location.strip_prefix("local:").unwrap_or(location);
+        if path.is_empty() {
+            return Err(Error::Invalid("empty repository location".into()));
+        }
+        let root = std::path::absolute(path).map_err(|e| Error::io(path, e))?;
+        let runtime = Arc::new(
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .thread_name("bunker-io")
+                .enable_all()
+                .build()
+                .map_err(|e| Error::io("tokio runtime", e))?,
+        );
+        let _guard = runtime.enter();
+        let root_str = root.to_string_lossy().to_string();
+        // Writes land in a temporary file first and are renamed into place, so a crash
+        // never leaves a half-written file under its final name.
+        let builder = opendal::services::Fs::default()
+            .root(&root_str)
+            .atomic_write_dir(&format!("{root_str}/.tmp"));
+        let op = opendal::Operator::new(builder).map_err(|e| storage_err("open", location, "", e))?;
+        let op = opendal::blocking::Operator::new(op)
+            .map_err(|e| storage_err("open", location, "", e))?;
+        Ok(Storage { op, location: location.to_string(), local_root: Some(root), _runtime: runtime })
+    }
+
+    pub fn location(&self) -> &str {
+        &self.location
+    }
+
+    /// The local directory behind this storage, if it is local.
+    pub fn local_root(&self) -> Option<&Path> {
+        self.local_root.as_deref()
+    }
+
+    pub fn path(ft: FileType, id: &Id) -> String {
+        let hex = id.to_hex();
+        match ft {
+            FileType::Config => "config".into(),
+            FileType::Pack => format!("data/{}/{}", &hex[..2], hex),
+            _ => format!("{}/{}", ft.dir(), hex),
+        }
+    }
+
+    fn err(&self, op: &'static str, path: &str, e: opendal::Error) -> Error {
+        storage_err(op, &self.location, path, e)
+    }
+
+    pub fn read(&self, ft: FileType, id: &Id) -> Result<Vec<u8>> {
+        let path = Self::path(ft, id);
+        match self.op.read(&path) {
+            Ok(b) => Ok(b.to_vec()),
+            Err(e) if e.kind() == ErrorKind::NotFound => {
+                Err(Error::NotFound { what: ft.name(), id: id.to_hex() })
+            }
+            Err(e) => Err(self.err("read", &path, e)),
+        }
+    }
+
+    pub fn read_range(&self, ft: FileType, id: &Id, offset: u64, len: u64) -> Result<Vec<u8>> {
+        let path = Self::path(ft, id);
+        let opts = ReadOptions { range: BytesRange::new(offset, Some(len)), ..Default::default() };
+        let buf = self.op.read_options(&path, opts).map_err(|e| match e.kind() {
+            ErrorKind::NotFound => Error::NotFound { what: ft.name(), id: id.to_hex() },
+            _ => self.err("read", &path, e),
+        })?;
+        if buf.len() as u64 != len {
+            return Err(Error::corrupt(ft.name(), id, format!("short read at {offset}+{len}")));
+        }
+        Ok(buf.to_vec())
+    }
+
+    /// Writes a whole file; durable (file and directory synced on local disks) on return.
+    pub fn write(&self, ft: FileType, id: &Id, data: Vec<u8>) -> Result<()> {
+        let path = Self::path(ft, id);
+        let len = data.len() as u64;
+        let meta = self.op.write(&path, data).map_err(|e| self.err("write", &path, e))?;
+        if meta.content_length() != 0 && meta.content_length() != len {
+            return Err(Error::Invalid(format!("{path}: wrote {} of {len} bytes", meta.content_length())));
+        }
+        self.sync_dir_of(&path)
+    }
+
+    /// On local disks, fsync the directory that holds `path` so a rename is durable.
+    fn sync_dir_of(&self, path: &str) -> Result<()> {
+        if let Some(root) = &self.local_root {
+            let dir = root.join(path);
+            let dir = dir.parent().unwrap_or(root);
+            let f = std::fs::File::open(dir).map_err(|e| Error::io(dir, e))?;
+            f.sync_all().map_err(|e| Error::io(dir, e))?;
+        }
+        Ok(())
+    }
+
+    pub fn exists(&self, ft: FileType, id: &Id) -> Result<bool> {
+        let path = Self::path(ft, id);
+        self.op.exists(&path).map_err(|e| self.err("stat", &path, e))
+    }
+
+    pub fn size(&self, ft: FileType, id: &Id) -> Result<u64> {
+        let path = Self::path(ft, id);
+        match self.op.stat(&path) {
+            Ok(m) => Ok(m.content_length()),
+            Err(e) if e.kind() == ErrorKind::NotFound => {
+                Err(Error::NotFound { what: ft.name(), id: id.to_hex() })
+            }
+            Err(e) => Err(self.err("stat", &path, e)),
+        }
+    }
+
+    pub fn remove(&self, ft: FileType, id: &Id) -> Result<()> {
+        let path = Self::path(ft, id);
+        self.op.delete(&path).map_err(|e| self.err("delete", &path, e))
+    }
+
+    /// Lists the ids of all files of one type, with their sizes. Names that are not ids
+    /// (temporary files of other tools) are skipped.
+    pub fn list(&self, ft: FileType) -> Result<Vec<(Id, u64)>> {
+        let dir = format!("{}/", ft.dir());
+        let opts = ListOptions { recursive: true, ..Default::default() };
+        let entries = match self.op.list_options(&dir, opts) {
+            Ok(e) => e,
+            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(self.err("list", &dir, e)),
+        };
+        let mut out = Vec::with_capacity(entries.len());
+        for e in entries {
+            if !e.metadata().is_file() {
+                continue;
+            }
+            let Some(id) = e.name().parse::<Id>().ok() else { continue };
+            let mut size = e.metadata().content_length();
+            if size == 0 {
+                size = self.size(ft, &id)?;
+            }
+            out.push((id, size));
+        }
+        Ok(out)
+    }
+
+    pub fn config_exists(&self) -> Result<bool> {
+        self.op.exists("config").map_err(|e| self.err("stat", "config", e))
+    }
+
+    pub fn read_config(&self) -> Result<Vec<u8>> {
+        match self.op.read("config") {
+            Ok(b) => Ok(b.to_vec()),
+            Err(e) if e.kind() == ErrorKind::NotFound => {
+                Err(Error::NoRepository { location: self.location.clone() })
+            }
+            Err(e) => Err(self.err("read", "config", e)),
+        }
+    }
+
+    pub fn write_config(&self, data: Vec<u8>) -> Result<()> {
+        self.op.write("config", data).map_err(|e| self.err("write", "config", e))?;
+        self.sync_dir_of("config")
+    }
+
+    /// Creates the directory layout restic expects (local disks need the 256 data dirs).
+    pub fn create_layout(&self) -> Result<()> {
+        let mut dirs: Vec<String> =
+            ["keys/", "snapshots/", "index/", "locks/", "data/", ".tmp/"].map(String::from).to_vec();
+        dirs.extend((0..256).map(|i| format!("data/{i:02x}/")));
+        for d in dirs {
+            self.op.create_dir(&d).map_err(|e| self.err("mkdir", &d, e))?;
+        }
+        Ok(())
+    }
+
+    /// Removes temporary files that an interrupted run left behind.
+    pub fn clean_temporary(&self) {
+        if let Some(root) = &self.local_root {
+            if let Ok(rd) = std::fs::read_dir(root.join(".tmp")) {
+                for e in rd.flatten() {
+                    let old = e
+                        .metadata()
+                        .and_then(|m| m.modified())
+                        .map(|t| t.elapsed().map(|d| d.as_secs() > 3600).unwrap_or(false))
+                        .unwrap_or(false);
+                    if old {
+                        let _ = std::fs::remove_file(e.path());
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn storage_err(op: &'static str, location: &str, path: &str, source: opendal::Error) -> Error {
+    Error::Storage { op, location: location.to_string(), path: path.to_string(), source }
+}
