@@ -1,1 +1,79 @@
-fn main(){}
+//! bunker: parse, resolve settings, dispatch, map errors to exit codes.
+
+mod cli;
+mod commands;
+mod output;
+mod password;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::cli::{Cli, Command};
+use crate::commands::Globals;
+
+/// Exit codes, documented in the README.
+mod exit {
+    pub const FAILURE: u8 = 1;
+    pub const PARTIAL: u8 = 3;
+    pub const NO_REPOSITORY: u8 = 10;
+    pub const WRONG_PASSWORD: u8 = 11;
+    pub const LOCKED: u8 = 12;
+}
+
+fn exit_code(e: &anyhow::Error) -> u8 {
+    for cause in e.chain() {
+        if let Some(r) = cause.downcast_ref::<bunker_repo::Error>() {
+            return match r {
+                bunker_repo::Error::NoRepository { .. } => exit::NO_REPOSITORY,
+                bunker_repo::Error::WrongPassword { .. } => exit::WRONG_PASSWORD,
+                bunker_repo::Error::Locked { .. } => exit::LOCKED,
+                _ => exit::FAILURE,
+            };
+        }
+        if cause.downcast_ref::<commands::Partial>().is_some() {
+            return exit::PARTIAL;
+        }
+    }
+    exit::FAILURE
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let globals = Globals::from(&cli);
+    let result = match cli.command {
+        Command::Init => commands::init::run(&globals),
+        Command::Backup(a) => commands::backup::run(&globals, a),
+        Command::Snapshots(a) => commands::snapshots::run(&globals, a),
+        Command::Restore(a) => commands::restore::run(&globals, a),
+        Command::Ls(a) => commands::ls::run(&globals, a),
+        Command::Dump(a) => commands::dump::run(&globals, a),
+        Command::Cat(a) => commands::cat::run(&globals, a),
+        Command::Check(a) => commands::check::run(&globals, a),
+        Command::Key(k) => commands::key::run(&globals, k),
+        Command::Unlock(a) => commands::unlock::run(&globals, a),
+        Command::Quickstart(a) => commands::quickstart::run(&globals, a),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            let code = exit_code(&e);
+            if code != exit::PARTIAL || !format!("{e}").is_empty() {
+                eprintln!("bunker: {}", one_line(&e));
+            }
+            ExitCode::from(code)
+        }
+    }
+}
+
+/// The error and its causes on one line, without repeating what the outer one says.
+fn one_line(e: &anyhow::Error) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    for c in e.chain() {
+        let s = c.to_string();
+        if !parts.iter().any(|p| p.contains(&s)) {
+            parts.push(s);
+        }
+    }
+    parts.join(": ").replace('\n', " ")
+}

@@ -122,7 +122,9 @@ impl<'a> Archiver<'a> {
     }
 
     fn excluded(&self, path: &Path, is_dir: bool) -> bool {
-        self.excludes.matched_path_or_any_parents(path, is_dir).is_ignore()
+        self.excludes
+            .matched_path_or_any_parents(path, is_dir)
+            .is_ignore()
     }
 
     fn parent_tree(&self, parent: Option<&Node>) -> Option<Tree> {
@@ -137,7 +139,13 @@ impl<'a> Archiver<'a> {
     }
 
     /// Saves one file system object; `None` when it is skipped (excluded, unreadable).
-    fn save_path(&self, name: &[u8], path: &Path, parent: Option<&Node>, root_dev: u64) -> Result<Option<Node>> {
+    fn save_path(
+        &self,
+        name: &[u8],
+        path: &Path,
+        parent: Option<&Node>,
+        root_dev: u64,
+    ) -> Result<Option<Node>> {
         let meta = match std::fs::symlink_metadata(path) {
             Ok(m) => m,
             Err(e) => {
@@ -210,9 +218,13 @@ impl<'a> Archiver<'a> {
         entries.sort_by(|a, b| a.0.cmp(&b.0));
         let nodes: Vec<Option<Node>> = entries
             .par_iter()
-            .map(|(name, path)| self.save_path(name, path, parent.and_then(|t| t.find(name)), root_dev))
+            .map(|(name, path)| {
+                self.save_path(name, path, parent.and_then(|t| t.find(name)), root_dev)
+            })
             .collect::<Result<_>>()?;
-        Ok(Tree { nodes: nodes.into_iter().flatten().collect() })
+        Ok(Tree {
+            nodes: nodes.into_iter().flatten().collect(),
+        })
     }
 
     /// Reads and chunks a file, or reuses the parent's content when it is unchanged.
@@ -225,9 +237,15 @@ impl<'a> Archiver<'a> {
                 && p.mtime == node.mtime
                 && p.ctime == node.ctime
                 && p.inode == node.inode;
-            if same && p.content.iter().all(|id| self.repo.index().has(BlobType::Data, id)) {
+            if same
+                && p.content
+                    .iter()
+                    .all(|id| self.repo.index().has(BlobType::Data, id))
+            {
                 node.content = p.content.clone();
-                self.progress.files_unmodified.fetch_add(1, Ordering::Relaxed);
+                self.progress
+                    .files_unmodified
+                    .fetch_add(1, Ordering::Relaxed);
                 self.progress.bytes.fetch_add(node.size, Ordering::Relaxed);
                 return Ok(true);
             }
@@ -243,7 +261,10 @@ impl<'a> Archiver<'a> {
             Ok((content, size)) => {
                 node.content = content;
                 if size != node.size {
-                    self.warn(format!("{}: file changed while it was read", path.display()));
+                    self.warn(format!(
+                        "{}: file changed while it was read",
+                        path.display()
+                    ));
                 }
                 node.size = size;
             }
@@ -254,11 +275,20 @@ impl<'a> Archiver<'a> {
             Err(e) => return Err(e),
         }
         if let Ok(after) = std::fs::symlink_metadata(path) {
-            if after.mtime() != node.mtime.timestamp() || after.mtime_nsec() != node.mtime.timestamp_subsec_nanos() as i64 {
-                self.warn(format!("{}: file changed while it was read", path.display()));
+            if after.mtime() != node.mtime.timestamp()
+                || after.mtime_nsec() != node.mtime.timestamp_subsec_nanos() as i64
+            {
+                self.warn(format!(
+                    "{}: file changed while it was read",
+                    path.display()
+                ));
             }
         }
-        let counter = if parent.is_some() { &self.progress.files_changed } else { &self.progress.files_new };
+        let counter = if parent.is_some() {
+            &self.progress.files_changed
+        } else {
+            &self.progress.files_new
+        };
         counter.fetch_add(1, Ordering::Relaxed);
         Ok(true)
     }
@@ -269,10 +299,16 @@ impl<'a> Archiver<'a> {
         let mut content = Vec::new();
         let mut total = 0u64;
         let mut buf = Vec::new();
-        while chunker.next_chunk(&mut buf).map_err(|e| Error::io("read", e))? {
+        while chunker
+            .next_chunk(&mut buf)
+            .map_err(|e| Error::io("read", e))?
+        {
             total += buf.len() as u64;
-            self.progress.bytes.fetch_add(buf.len() as u64, Ordering::Relaxed);
-            let data = std::mem::replace(&mut buf, Vec::with_capacity(crate::chunker::MIN_SIZE * 2));
+            self.progress
+                .bytes
+                .fetch_add(buf.len() as u64, Ordering::Relaxed);
+            let data =
+                std::mem::replace(&mut buf, Vec::with_capacity(crate::chunker::MIN_SIZE * 2));
             let (id, _) = self.saver.save(BlobType::Data, data)?;
             content.push(id);
         }
@@ -287,11 +323,14 @@ impl<'a> Archiver<'a> {
                 let pnode = parent.and_then(|t| t.find(name));
                 match entry {
                     TopEntry::Real(path) => {
-                        let dev = std::fs::symlink_metadata(path).map(|m| m.dev()).unwrap_or(0);
+                        let dev = std::fs::symlink_metadata(path)
+                            .map(|m| m.dev())
+                            .unwrap_or(0);
                         self.save_path(name, path, pnode, dev)
                     }
                     TopEntry::Virtual(path, sub) => {
-                        let meta = std::fs::symlink_metadata(path).map_err(|e| Error::io(path, e))?;
+                        let meta =
+                            std::fs::symlink_metadata(path).map_err(|e| Error::io(path, e))?;
                         let mut node = node_from_metadata(name, path, &meta, &self.names);
                         let ptree = self.parent_tree(pnode);
                         let tree = self.save_top(sub, ptree.as_ref())?;
@@ -301,37 +340,44 @@ impl<'a> Archiver<'a> {
                 }
             })
             .collect::<Result<_>>()?;
-        Ok(Tree { nodes: nodes.into_iter().flatten().collect() })
+        Ok(Tree {
+            nodes: nodes.into_iter().flatten().collect(),
+        })
     }
-
 }
 
-fn summary(p: &BackupProgress, start: DateTime<FixedOffset>, stats: crate::saver::SaverStats) -> SnapshotSummary {
-        let g = |a: &AtomicU64| a.load(Ordering::Relaxed);
-        SnapshotSummary {
-            backup_start: Some(start),
-            backup_end: Some(Local::now().fixed_offset()),
-            files_new: g(&p.files_new),
-            files_changed: g(&p.files_changed),
-            files_unmodified: g(&p.files_unmodified),
-            dirs_new: g(&p.dirs_new),
-            dirs_changed: g(&p.dirs_changed),
-            dirs_unmodified: g(&p.dirs_unmodified),
-            data_blobs: stats.data_blobs,
-            tree_blobs: stats.tree_blobs,
-            data_added: stats.data_added,
-            data_added_packed: stats.data_added_packed,
-            total_files_processed: g(&p.files),
-            total_bytes_processed: g(&p.bytes),
-        }
+fn summary(
+    p: &BackupProgress,
+    start: DateTime<FixedOffset>,
+    stats: crate::saver::SaverStats,
+) -> SnapshotSummary {
+    let g = |a: &AtomicU64| a.load(Ordering::Relaxed);
+    SnapshotSummary {
+        backup_start: Some(start),
+        backup_end: Some(Local::now().fixed_offset()),
+        files_new: g(&p.files_new),
+        files_changed: g(&p.files_changed),
+        files_unmodified: g(&p.files_unmodified),
+        dirs_new: g(&p.dirs_new),
+        dirs_changed: g(&p.dirs_changed),
+        dirs_unmodified: g(&p.dirs_unmodified),
+        data_blobs: stats.data_blobs,
+        tree_blobs: stats.tree_blobs,
+        data_added: stats.data_added,
+        data_added_packed: stats.data_added_packed,
+        total_files_processed: g(&p.files),
+        total_bytes_processed: g(&p.bytes),
+    }
 }
 
 fn build_excludes(patterns: &[String]) -> Result<Gitignore> {
     let mut b = GitignoreBuilder::new("/");
     for p in patterns {
-        b.add_line(None, p).map_err(|e| Error::Invalid(format!("exclude pattern {p:?}: {e}")))?;
+        b.add_line(None, p)
+            .map_err(|e| Error::Invalid(format!("exclude pattern {p:?}: {e}")))?;
     }
-    b.build().map_err(|e| Error::Invalid(format!("exclude patterns: {e}")))
+    b.build()
+        .map_err(|e| Error::Invalid(format!("exclude patterns: {e}")))
 }
 
 fn thread_pool(threads: usize) -> Result<rayon::ThreadPool> {
@@ -346,11 +392,19 @@ fn effective_threads(opts: &BackupOptions) -> usize {
     if opts.threads > 0 {
         opts.threads
     } else {
-        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2)
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2)
     }
 }
 
-fn new_snapshot(opts: &BackupOptions, paths: Vec<String>, tree: Id, parent: Option<Id>, start: DateTime<FixedOffset>) -> Snapshot {
+fn new_snapshot(
+    opts: &BackupOptions,
+    paths: Vec<String>,
+    tree: Id,
+    parent: Option<Id>,
+    start: DateTime<FixedOffset>,
+) -> Snapshot {
     Snapshot {
         time: opts.time.unwrap_or(start),
         parent,
@@ -370,21 +424,42 @@ fn new_snapshot(opts: &BackupOptions, paths: Vec<String>, tree: Id, parent: Opti
     }
 }
 
-fn find_parent(repo: &Repository, opts: &BackupOptions, paths: &[String]) -> Result<Option<Snapshot>> {
+fn find_parent(
+    repo: &Repository,
+    opts: &BackupOptions,
+    paths: &[String],
+) -> Result<Option<Snapshot>> {
     match &opts.parent {
         ParentChoice::None => Ok(None),
-        ParentChoice::Id(id) => repo.find_snapshot(&id.to_hex(), &SnapshotFilter::default()).map(Some),
+        ParentChoice::Id(id) => repo
+            .find_snapshot(&id.to_hex(), &SnapshotFilter::default())
+            .map(Some),
         ParentChoice::Auto => {
-            let filter = SnapshotFilter { hosts: vec![opts.host.clone()], tags: Vec::new(), paths: paths.to_vec() };
-            Ok(repo.snapshots()?.into_iter().filter(|s| filter.matches(s)).next_back())
+            let filter = SnapshotFilter {
+                hosts: vec![opts.host.clone()],
+                tags: Vec::new(),
+                paths: paths.to_vec(),
+            };
+            Ok(repo
+                .snapshots()?
+                .into_iter()
+                .filter(|s| filter.matches(s))
+                .next_back())
         }
     }
 }
 
 /// Backs up file system paths into a new snapshot.
-pub fn backup_paths(repo: Arc<Repository>, paths: &[PathBuf], opts: &BackupOptions, progress: &BackupProgress) -> Result<BackupResult> {
+pub fn backup_paths(
+    repo: Arc<Repository>,
+    paths: &[PathBuf],
+    opts: &BackupOptions,
+    progress: &BackupProgress,
+) -> Result<BackupResult> {
     if paths.is_empty() {
-        return Err(Error::Invalid("nothing to back up: give at least one path".into()));
+        return Err(Error::Invalid(
+            "nothing to back up: give at least one path".into(),
+        ));
     }
     let _lock = Lock::acquire(repo.storage(), repo.key(), false)?;
     repo.load_index()?;
@@ -405,7 +480,10 @@ pub fn backup_paths(repo: Arc<Repository>, paths: &[PathBuf], opts: &BackupOptio
                 dir.children.insert(key, TopEntry::Real(so_far.clone()));
                 break;
             }
-            let entry = dir.children.entry(key).or_insert_with(|| TopEntry::Virtual(so_far.clone(), TopDir::default()));
+            let entry = dir
+                .children
+                .entry(key)
+                .or_insert_with(|| TopEntry::Virtual(so_far.clone(), TopDir::default()));
             match entry {
                 TopEntry::Virtual(_, sub) => dir = sub,
                 TopEntry::Real(_) => break,
@@ -432,17 +510,40 @@ pub fn backup_paths(repo: Arc<Repository>, paths: &[PathBuf], opts: &BackupOptio
     let pool = thread_pool(threads)?;
     let tree = pool.install(|| archiver.save_top(&top, parent_tree.as_ref()))?;
     let tree_id = archiver.save_tree(tree)?;
-    finish(archiver, opts, snap_paths, tree_id, parent.map(|p| p.id), start)
+    finish(
+        archiver,
+        opts,
+        snap_paths,
+        tree_id,
+        parent.map(|p| p.id),
+        start,
+    )
 }
 
-fn finish(archiver: Archiver<'_>, opts: &BackupOptions, paths: Vec<String>, tree: Id, parent: Option<Id>, start: DateTime<FixedOffset>) -> Result<BackupResult> {
-    let Archiver { repo, saver, warnings, progress, .. } = archiver;
+fn finish(
+    archiver: Archiver<'_>,
+    opts: &BackupOptions,
+    paths: Vec<String>,
+    tree: Id,
+    parent: Option<Id>,
+    start: DateTime<FixedOffset>,
+) -> Result<BackupResult> {
+    let Archiver {
+        repo,
+        saver,
+        warnings,
+        progress,
+        ..
+    } = archiver;
     // Packs, then index: both durable before the snapshot refers to them.
     let stats = saver.finish()?;
     let mut snap = new_snapshot(opts, paths, tree, parent, start);
     snap.summary = Some(summary(progress, start, stats));
     snap.id = repo.save_json(FileType::Snapshot, &snap)?;
-    Ok(BackupResult { snapshot: snap, warnings: warnings.into_inner().expect("warnings") })
+    Ok(BackupResult {
+        snapshot: snap,
+        warnings: warnings.into_inner().expect("warnings"),
+    })
 }
 
 /// Backs up one stream as a file named `filename` at the snapshot's root. `check` runs
@@ -457,7 +558,9 @@ pub fn backup_stream(
     check: &mut dyn FnMut() -> Result<()>,
 ) -> Result<BackupResult> {
     if filename.is_empty() || filename.contains('/') {
-        return Err(Error::Invalid(format!("invalid stdin file name {filename:?}")));
+        return Err(Error::Invalid(format!(
+            "invalid stdin file name {filename:?}"
+        )));
     }
     let _lock = Lock::acquire(repo.storage(), repo.key(), false)?;
     repo.load_index()?;

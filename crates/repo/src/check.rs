@@ -38,8 +38,13 @@ impl std::str::FromStr for ReadData {
             }
             return Ok(ReadData::Percent(v));
         }
-        let (n, m) = s.split_once('/').ok_or_else(|| format!("invalid subset {s:?}: use n/m or p%"))?;
-        let (n, m): (u32, u32) = (n.parse().map_err(|_| format!("invalid subset {s:?}"))?, m.parse().map_err(|_| format!("invalid subset {s:?}"))?);
+        let (n, m) = s
+            .split_once('/')
+            .ok_or_else(|| format!("invalid subset {s:?}: use n/m or p%"))?;
+        let (n, m): (u32, u32) = (
+            n.parse().map_err(|_| format!("invalid subset {s:?}"))?,
+            m.parse().map_err(|_| format!("invalid subset {s:?}"))?,
+        );
         if n == 0 || m == 0 || n > m || m > 256 {
             return Err(format!("invalid subset {s:?}: need 1 <= n <= m <= 256"));
         }
@@ -72,7 +77,10 @@ impl CheckReport {
 
 fn expected_pack_size(blobs: &[IndexBlob]) -> u64 {
     let data: u64 = blobs.iter().map(|b| b.length as u64).sum();
-    let header: u64 = blobs.iter().map(|b| if b.uncompressed_length != 0 { 41 } else { 37 }).sum();
+    let header: u64 = blobs
+        .iter()
+        .map(|b| if b.uncompressed_length != 0 { 41 } else { 37 })
+        .sum();
     data + header + OVERHEAD as u64 + 4
 }
 
@@ -86,8 +94,10 @@ pub fn check(repo: &Repository, read: ReadData, progress: &CheckProgress) -> Res
     // Index files, one by one, so that one damaged file is named and the rest still load.
     let mut packs: HashMap<Id, Vec<IndexBlob>> = HashMap::new();
     let index_files = repo.storage().list(FileType::Index)?;
-    let loaded: Vec<(Id, Result<IndexFile>)> =
-        index_files.par_iter().map(|(id, _)| (*id, repo.load_json::<IndexFile>(FileType::Index, id))).collect();
+    let loaded: Vec<(Id, Result<IndexFile>)> = index_files
+        .par_iter()
+        .map(|(id, _)| (*id, repo.load_json::<IndexFile>(FileType::Index, id)))
+        .collect();
     for (id, f) in loaded {
         match f {
             Ok(f) => {
@@ -108,10 +118,13 @@ pub fn check(repo: &Repository, read: ReadData, progress: &CheckProgress) -> Res
     report.packs = stored.len();
     for (id, blobs) in &packs {
         match stored.get(id) {
-            None => err(format!("pack {id}: listed in the index but missing from storage")),
-            Some(&size) if size != expected_pack_size(blobs) => {
-                err(format!("pack {id}: size {size} does not match the index (expected {})", expected_pack_size(blobs)))
-            }
+            None => err(format!(
+                "pack {id}: listed in the index but missing from storage"
+            )),
+            Some(&size) if size != expected_pack_size(blobs) => err(format!(
+                "pack {id}: size {size} does not match the index (expected {})",
+                expected_pack_size(blobs)
+            )),
             _ => {}
         }
     }
@@ -131,8 +144,14 @@ pub fn check(repo: &Repository, read: ReadData, progress: &CheckProgress) -> Res
     }
     let mut seen: HashSet<Id> = HashSet::new();
     while !todo.is_empty() {
-        let batch: Vec<(Id, String)> = std::mem::take(&mut todo).into_iter().filter(|(id, _)| seen.insert(*id)).collect();
-        let results: Vec<_> = batch.par_iter().map(|(id, at)| (id, at, repo.load_tree(id))).collect();
+        let batch: Vec<(Id, String)> = std::mem::take(&mut todo)
+            .into_iter()
+            .filter(|(id, _)| seen.insert(*id))
+            .collect();
+        let results: Vec<_> = batch
+            .par_iter()
+            .map(|(id, at)| (id, at, repo.load_tree(id)))
+            .collect();
         for (id, at, tree) in results {
             report.trees += 1;
             let tree = match tree {
@@ -146,7 +165,10 @@ pub fn check(repo: &Repository, read: ReadData, progress: &CheckProgress) -> Res
             for n in &tree.nodes {
                 for blob in &n.content {
                     if !idx.has(BlobType::Data, blob) {
-                        err(format!("data blob {blob} of {at}/{}: not in any index", n.name_lossy()));
+                        err(format!(
+                            "data blob {blob} of {at}/{}: not in any index",
+                            n.name_lossy()
+                        ));
                     }
                 }
                 if let Some(sub) = n.subtree {
@@ -182,8 +204,15 @@ pub fn check(repo: &Repository, read: ReadData, progress: &CheckProgress) -> Res
 }
 
 /// Reads one pack and verifies its id, its header against the index and every blob.
-fn read_pack(repo: &Repository, id: &Id, index_blobs: &[IndexBlob]) -> std::result::Result<(), String> {
-    let data = repo.storage().read(FileType::Pack, id).map_err(|e| format!("pack {id}: {e}"))?;
+fn read_pack(
+    repo: &Repository,
+    id: &Id,
+    index_blobs: &[IndexBlob],
+) -> std::result::Result<(), String> {
+    let data = repo
+        .storage()
+        .read(FileType::Pack, id)
+        .map_err(|e| format!("pack {id}: {e}"))?;
     let mut problems = Vec::new();
     if Id::hash(&data) != *id {
         problems.push(format!("pack {id}: content does not match its id"));
@@ -191,7 +220,10 @@ fn read_pack(repo: &Repository, id: &Id, index_blobs: &[IndexBlob]) -> std::resu
     match parse_header(repo.key(), id, &data, data.len() as u64) {
         Ok(header) => {
             let mut h: Vec<_> = header.iter().map(|b| (b.id, b.offset, b.length)).collect();
-            let mut x: Vec<_> = index_blobs.iter().map(|b| (b.id, b.offset, b.length)).collect();
+            let mut x: Vec<_> = index_blobs
+                .iter()
+                .map(|b| (b.id, b.offset, b.length))
+                .collect();
             h.sort();
             x.sort();
             if h != x {
@@ -203,10 +235,18 @@ fn read_pack(repo: &Repository, id: &Id, index_blobs: &[IndexBlob]) -> std::resu
     for b in index_blobs {
         let (start, end) = (b.offset as usize, b.offset as usize + b.length as usize);
         if end > data.len() {
-            problems.push(format!("pack {id}: blob {}: extends past the end of the pack", b.id));
+            problems.push(format!(
+                "pack {id}: blob {}: extends past the end of the pack",
+                b.id
+            ));
             continue;
         }
-        let loc = crate::index::BlobLocation { pack: *id, offset: b.offset, length: b.length, uncompressed_length: b.uncompressed_length };
+        let loc = crate::index::BlobLocation {
+            pack: *id,
+            offset: b.offset,
+            length: b.length,
+            uncompressed_length: b.uncompressed_length,
+        };
         if let Err(e) = repo.decode_blob(&b.id, &loc, &data[start..end]) {
             problems.push(format!("pack {id}: blob {} ({:?}): {e}", b.id, b.blob_type));
         }

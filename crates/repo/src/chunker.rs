@@ -106,7 +106,11 @@ impl Tables {
             out[b] = h;
             modt[b] = (Polynomial::modulo((b as u128) << k, p) | ((b as u128) << k)) as u64;
         }
-        Tables { out, modt, shift: (k - 8) as u32 }
+        Tables {
+            out,
+            modt,
+            shift: (k - 8) as u32,
+        }
     }
 }
 

@@ -14,7 +14,11 @@ pub struct Config {
 
 impl Config {
     pub fn new() -> Config {
-        Config { version: 2, id: Id::random(), chunker_polynomial: Polynomial::random().to_hex() }
+        Config {
+            version: 2,
+            id: Id::random(),
+            chunker_polynomial: Polynomial::random().to_hex(),
+        }
     }
 
     pub fn polynomial(&self) -> Result<Polynomial, crate::Error> {
@@ -22,7 +26,12 @@ impl Config {
             .ok()
             .map(Polynomial)
             .filter(|p| p.is_irreducible())
-            .ok_or_else(|| crate::Error::Invalid(format!("config: invalid chunker polynomial {}", self.chunker_polynomial)))
+            .ok_or_else(|| {
+                crate::Error::Invalid(format!(
+                    "config: invalid chunker polynomial {}",
+                    self.chunker_polynomial
+                ))
+            })
     }
 }
 

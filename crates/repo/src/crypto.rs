@@ -36,7 +36,11 @@ impl Key {
 
     /// Splits 64 bytes of KDF output the way restic does: encryption key, MAC k, MAC r.
     pub fn from_kdf_output(b: &[u8; 64]) -> Key {
-        let mut k = Key { encrypt: [0; 32], mac_k: [0; 16], mac_r: [0; 16] };
+        let mut k = Key {
+            encrypt: [0; 32],
+            mac_k: [0; 16],
+            mac_r: [0; 16],
+        };
         k.encrypt.copy_from_slice(&b[..32]);
         k.mac_k.copy_from_slice(&b[32..48]);
         k.mac_r.copy_from_slice(&b[48..]);
@@ -50,7 +54,9 @@ impl Key {
         let mut key = [0u8; 32];
         key[..16].copy_from_slice(&self.mac_r);
         key[16..].copy_from_slice(&s);
-        Poly1305::new(&key.into()).compute_unpadded(ciphertext).into()
+        Poly1305::new(&key.into())
+            .compute_unpadded(ciphertext)
+            .into()
     }
 
     /// Encrypts `plain` into a new buffer `IV || ciphertext || MAC`.
@@ -104,7 +110,10 @@ impl From<&Key> for MasterKeyJson {
     fn from(k: &Key) -> Self {
         let b = base64::engine::general_purpose::STANDARD;
         MasterKeyJson {
-            mac: MacJson { k: b.encode(k.mac_k), r: b.encode(k.mac_r) },
+            mac: MacJson {
+                k: b.encode(k.mac_k),
+                r: b.encode(k.mac_r),
+            },
             encrypt: b.encode(k.encrypt),
         }
     }
@@ -122,7 +131,11 @@ impl TryFrom<MasterKeyJson> for Key {
             out.copy_from_slice(&v);
             Ok(())
         };
-        let mut k = Key { encrypt: [0; 32], mac_k: [0; 16], mac_r: [0; 16] };
+        let mut k = Key {
+            encrypt: [0; 32],
+            mac_k: [0; 16],
+            mac_r: [0; 16],
+        };
         decode(&j.encrypt, &mut k.encrypt)?;
         decode(&j.mac.k, &mut k.mac_k)?;
         decode(&j.mac.r, &mut k.mac_r)?;

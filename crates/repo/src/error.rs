@@ -29,7 +29,11 @@ pub enum Error {
     },
 
     #[error("{what} {id} is damaged: {reason}")]
-    Corrupt { what: &'static str, id: String, reason: String },
+    Corrupt {
+        what: &'static str,
+        id: String,
+        reason: String,
+    },
 
     #[error("{} not found in the repository", describe_missing(.what, .id))]
     NotFound { what: &'static str, id: String },
@@ -59,11 +63,18 @@ impl Error {
     }
 
     pub(crate) fn corrupt(what: &'static str, id: &Id, reason: impl Into<String>) -> Error {
-        Error::Corrupt { what, id: id.to_hex(), reason: reason.into() }
+        Error::Corrupt {
+            what,
+            id: id.to_hex(),
+            reason: reason.into(),
+        }
     }
 
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Error {
-        Error::Io { path: path.into(), source }
+        Error::Io {
+            path: path.into(),
+            source,
+        }
     }
 }
 

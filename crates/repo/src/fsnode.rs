@@ -25,14 +25,26 @@ impl NameCache {
     pub fn user(&self, uid: u32) -> String {
         let mut m = self.users.lock().expect("users");
         m.entry(uid)
-            .or_insert_with(|| nix::unistd::User::from_uid(Uid::from_raw(uid)).ok().flatten().map(|u| u.name).unwrap_or_default())
+            .or_insert_with(|| {
+                nix::unistd::User::from_uid(Uid::from_raw(uid))
+                    .ok()
+                    .flatten()
+                    .map(|u| u.name)
+                    .unwrap_or_default()
+            })
             .clone()
     }
 
     pub fn group(&self, gid: u32) -> String {
         let mut m = self.groups.lock().expect("groups");
         m.entry(gid)
-            .or_insert_with(|| nix::unistd::Group::from_gid(Gid::from_raw(gid)).ok().flatten().map(|g| g.name).unwrap_or_default())
+            .or_insert_with(|| {
+                nix::unistd::Group::from_gid(Gid::from_raw(gid))
+                    .ok()
+                    .flatten()
+                    .map(|g| g.name)
+                    .unwrap_or_default()
+            })
             .clone()
     }
 }
@@ -125,11 +137,19 @@ pub fn apply_metadata(path: &Path, node: &Node) -> Vec<String> {
     }
     if node.kind != NodeKind::Symlink {
         use std::os::unix::fs::PermissionsExt;
-        if let Err(e) = std::fs::set_permissions(path, std::fs::Permissions::from_mode(node.mode & 0o7777)) {
+        if let Err(e) =
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(node.mode & 0o7777))
+        {
             problems.push(format!("chmod: {e}"));
         }
     }
-    let r = utimensat(None, path, &timespec(&node.atime), &timespec(&node.mtime), UtimensatFlags::NoFollowSymlink);
+    let r = utimensat(
+        None,
+        path,
+        &timespec(&node.atime),
+        &timespec(&node.mtime),
+        UtimensatFlags::NoFollowSymlink,
+    );
     if let Err(e) = r {
         problems.push(format!("times: {e}"));
     }
@@ -139,5 +159,7 @@ pub fn apply_metadata(path: &Path, node: &Node) -> Vec<String> {
 /// Whether a directory holds a `CACHEDIR.TAG` with the standard signature.
 pub fn is_cache_dir(dir: &Path) -> bool {
     const SIG: &[u8] = b"Signature: 8a477f597d28d172789f06886806bc55";
-    std::fs::read(dir.join("CACHEDIR.TAG")).map(|b| b.starts_with(SIG)).unwrap_or(false)
+    std::fs::read(dir.join("CACHEDIR.TAG"))
+        .map(|b| b.starts_with(SIG))
+        .unwrap_or(false)
 }

@@ -50,7 +50,10 @@ pub fn quote(bytes: &[u8]) -> String {
             }
             Err(e) => {
                 let (valid, bad) = rest.split_at(e.valid_up_to());
-                std::str::from_utf8(valid).expect("valid prefix").chars().for_each(|c| push_escaped(&mut out, c));
+                std::str::from_utf8(valid)
+                    .expect("valid prefix")
+                    .chars()
+                    .for_each(|c| push_escaped(&mut out, c));
                 let n = e.error_len().unwrap_or(bad.len());
                 for b in &bad[..n] {
                     let _ = write!(out, "\\x{b:02x}");

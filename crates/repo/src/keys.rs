@@ -36,13 +36,21 @@ pub struct KeyFile {
 impl KeyFile {
     fn derive(&self, password: &str) -> Result<Key> {
         if self.kdf != "scrypt" {
-            return Err(Error::Invalid(format!("key uses unknown KDF {:?}", self.kdf)));
+            return Err(Error::Invalid(format!(
+                "key uses unknown KDF {:?}",
+                self.kdf
+            )));
         }
         if !self.n.is_power_of_two() || self.n < 2 {
-            return Err(Error::Invalid(format!("key has invalid scrypt N {}", self.n)));
+            return Err(Error::Invalid(format!(
+                "key has invalid scrypt N {}",
+                self.n
+            )));
         }
         let b64 = base64::engine::general_purpose::STANDARD;
-        let salt = b64.decode(&self.salt).map_err(|_| Error::Invalid("key: bad salt".into()))?;
+        let salt = b64
+            .decode(&self.salt)
+            .map_err(|_| Error::Invalid("key: bad salt".into()))?;
         let params = scrypt::Params::new(self.n.trailing_zeros() as u8, self.r, self.p, 64)
             .map_err(|e| Error::Invalid(format!("key: scrypt parameters: {e}")))?;
         let mut out = [0u8; 64];
@@ -55,11 +63,17 @@ impl KeyFile {
     pub fn open(&self, password: &str) -> Result<Option<Key>> {
         let user_key = self.derive(password)?;
         let b64 = base64::engine::general_purpose::STANDARD;
-        let data = b64.decode(&self.data).map_err(|_| Error::Invalid("key: bad data".into()))?;
-        let Ok(plain) = user_key.decrypt(&data) else { return Ok(None) };
+        let data = b64
+            .decode(&self.data)
+            .map_err(|_| Error::Invalid("key: bad data".into()))?;
+        let Ok(plain) = user_key.decrypt(&data) else {
+            return Ok(None);
+        };
         let json: MasterKeyJson = serde_json::from_slice(&plain)
             .map_err(|e| Error::Invalid(format!("key: master key JSON: {e}")))?;
-        Ok(Some(Key::try_from(json).map_err(|_| Error::Invalid("key: master key fields".into()))?))
+        Ok(Some(Key::try_from(json).map_err(|_| {
+            Error::Invalid("key: master key fields".into())
+        })?))
     }
 
     /// A new key file protecting `master` with `password`.
@@ -107,7 +121,9 @@ pub fn open_master_key(storage: &Storage, password: &str) -> Result<(Id, Key)> {
             return Ok((*id, k));
         }
     }
-    Err(Error::WrongPassword { location: storage.location().to_string() })
+    Err(Error::WrongPassword {
+        location: storage.location().to_string(),
+    })
 }
 
 pub fn whoami() -> String {
@@ -119,5 +135,7 @@ pub fn whoami() -> String {
 }
 
 pub fn hostname() -> String {
-    nix::unistd::gethostname().map(|h| h.to_string_lossy().into_owned()).unwrap_or_default()
+    nix::unistd::gethostname()
+        .map(|h| h.to_string_lossy().into_owned())
+        .unwrap_or_default()
 }

@@ -22,7 +22,9 @@ mod storage;
 mod tree;
 mod unpacked;
 
-pub use archiver::{backup_paths, backup_stream, BackupOptions, BackupProgress, BackupResult, ParentChoice};
+pub use archiver::{
+    backup_paths, backup_stream, BackupOptions, BackupProgress, BackupResult, ParentChoice,
+};
 pub use check::{check, CheckProgress, CheckReport, ReadData};
 pub use chunker::{Chunker, Polynomial};
 pub use config::Config;

@@ -59,7 +59,10 @@ impl LockFile {
         }
         if self.hostname == hostname() && self.pid > 0 {
             let pid = nix::unistd::Pid::from_raw(self.pid);
-            return matches!(nix::sys::signal::kill(pid, None), Err(nix::errno::Errno::ESRCH));
+            return matches!(
+                nix::sys::signal::kill(pid, None),
+                Err(nix::errno::Errno::ESRCH)
+            );
         }
         false
     }
@@ -67,7 +70,11 @@ impl LockFile {
     fn describe(&self, id: &Id) -> String {
         format!(
             "by {} {} (PID {} on {} by {}, since {})",
-            if self.exclusive { "exclusive lock" } else { "lock" },
+            if self.exclusive {
+                "exclusive lock"
+            } else {
+                "lock"
+            },
             id.short(),
             self.pid,
             self.hostname,
@@ -112,7 +119,9 @@ impl Lock {
                     continue;
                 }
                 if exclusive || lf.exclusive {
-                    return Err(Error::Locked { by: lf.describe(&id) });
+                    return Err(Error::Locked {
+                        by: lf.describe(&id),
+                    });
                 }
             }
             Ok(())
@@ -127,7 +136,8 @@ impl Lock {
         let inner = Arc::new(Mutex::new(id));
         let stop = Arc::new(AtomicBool::new(false));
         let refresher = {
-            let (inner, stop, storage, key) = (inner.clone(), stop.clone(), storage.clone(), key.clone());
+            let (inner, stop, storage, key) =
+                (inner.clone(), stop.clone(), storage.clone(), key.clone());
             std::thread::Builder::new()
                 .name("bunker-lock".into())
                 .spawn(move || {
@@ -148,7 +158,12 @@ impl Lock {
                 })
                 .ok()
         };
-        Ok(Lock { inner, stop, refresher, storage: storage.clone() })
+        Ok(Lock {
+            inner,
+            stop,
+            refresher,
+            storage: storage.clone(),
+        })
     }
 }
 

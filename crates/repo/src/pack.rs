@@ -78,7 +78,8 @@ impl PackBuilder {
         }
         let enc = key.encrypt(&header);
         self.data.extend_from_slice(&enc);
-        self.data.extend_from_slice(&(enc.len() as u32).to_le_bytes());
+        self.data
+            .extend_from_slice(&(enc.len() as u32).to_le_bytes());
         let id = Id::hash(&self.data);
         (id, self.data, self.blobs)
     }
@@ -86,7 +87,12 @@ impl PackBuilder {
 
 /// Reads the header from the tail of a pack (`tail` ends where the pack ends and
 /// must hold at least the header). `pack_size` is the whole pack's size.
-pub fn parse_header(key: &Key, pack_id: &Id, tail: &[u8], pack_size: u64) -> Result<Vec<PackedBlob>> {
+pub fn parse_header(
+    key: &Key,
+    pack_id: &Id,
+    tail: &[u8],
+    pack_size: u64,
+) -> Result<Vec<PackedBlob>> {
     let bad = |r: &str| Error::corrupt("pack", pack_id, r.to_string());
     if tail.len() < 4 {
         return Err(bad("too short for a header"));
@@ -96,29 +102,48 @@ pub fn parse_header(key: &Key, pack_id: &Id, tail: &[u8], pack_size: u64) -> Res
         return Err(bad("header length out of range"));
     }
     let enc = &tail[tail.len() - 4 - hlen..tail.len() - 4];
-    let header = key.decrypt(enc).map_err(|_| bad("header does not decrypt"))?;
+    let header = key
+        .decrypt(enc)
+        .map_err(|_| bad("header does not decrypt"))?;
     let mut blobs = Vec::new();
     let mut pos = 0usize;
     let mut offset = 0u64;
     let data_end = pack_size - hlen as u64 - 4;
     while pos < header.len() {
         let t = header[pos];
-        let need = if t >= 2 { ENTRY_COMPRESSED } else { ENTRY_PLAIN };
+        let need = if t >= 2 {
+            ENTRY_COMPRESSED
+        } else {
+            ENTRY_PLAIN
+        };
         if t > 3 || pos + need > header.len() {
             return Err(bad("malformed header entry"));
         }
         let length = u32::from_le_bytes(header[pos + 1..pos + 5].try_into().expect("4"));
         let (uncompressed_length, idpos) = if t >= 2 {
-            (u32::from_le_bytes(header[pos + 5..pos + 9].try_into().expect("4")), pos + 9)
+            (
+                u32::from_le_bytes(header[pos + 5..pos + 9].try_into().expect("4")),
+                pos + 9,
+            )
         } else {
             (0, pos + 5)
         };
         let id = Id(header[idpos..idpos + 32].try_into().expect("32"));
-        let blob_type = if t % 2 == 0 { BlobType::Data } else { BlobType::Tree };
+        let blob_type = if t % 2 == 0 {
+            BlobType::Data
+        } else {
+            BlobType::Tree
+        };
         if offset + length as u64 > data_end {
             return Err(bad("blob extends past the header"));
         }
-        blobs.push(PackedBlob { blob_type, id, offset: offset as u32, length, uncompressed_length });
+        blobs.push(PackedBlob {
+            blob_type,
+            id,
+            offset: offset as u32,
+            length,
+            uncompressed_length,
+        });
         offset += length as u64;
         pos += need;
     }

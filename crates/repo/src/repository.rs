@@ -33,7 +33,9 @@ impl Repository {
     /// Creates a new repository with one key for `password`.
     pub fn init(storage: Storage, password: &str) -> Result<Repository> {
         if storage.config_exists()? {
-            return Err(Error::AlreadyExists { location: storage.location().to_string() });
+            return Err(Error::AlreadyExists {
+                location: storage.location().to_string(),
+            });
         }
         storage.create_layout()?;
         let key = Key::random();
@@ -41,7 +43,15 @@ impl Repository {
         let config = Config::new();
         storage.write_config(unpacked::seal(&key, &config, false))?;
         let polynomial = config.polynomial()?;
-        Ok(Repository { storage, key, key_id, config, polynomial, index: RwLock::default(), index_loaded: Default::default() })
+        Ok(Repository {
+            storage,
+            key,
+            key_id,
+            config,
+            polynomial,
+            index: RwLock::default(),
+            index_loaded: Default::default(),
+        })
     }
 
     /// Opens an existing repository; the index is not loaded yet (see [`Self::load_index`]).
@@ -54,7 +64,15 @@ impl Repository {
         }
         let polynomial = config.polynomial()?;
         storage.clean_temporary();
-        Ok(Repository { storage, key, key_id, config, polynomial, index: RwLock::default(), index_loaded: Default::default() })
+        Ok(Repository {
+            storage,
+            key,
+            key_id,
+            config,
+            polynomial,
+            index: RwLock::default(),
+            index_loaded: Default::default(),
+        })
     }
 
     pub fn storage(&self) -> &Storage {
@@ -88,7 +106,11 @@ impl Repository {
     pub fn load_json<T: DeserializeOwned>(&self, ft: FileType, id: &Id) -> Result<T> {
         let data = self.storage.read(ft, id)?;
         if Id::hash(&data) != *id {
-            return Err(Error::corrupt(ft.name(), id, "content does not match its id"));
+            return Err(Error::corrupt(
+                ft.name(),
+                id,
+                "content does not match its id",
+            ));
         }
         unpacked::open(&self.key, &data, ft.name(), id)
     }
@@ -96,7 +118,10 @@ impl Repository {
     /// Reads all index files in parallel into the master index (once; later calls
     /// return at once).
     pub fn load_index(&self) -> Result<()> {
-        if self.index_loaded.swap(true, std::sync::atomic::Ordering::SeqCst) {
+        if self
+            .index_loaded
+            .swap(true, std::sync::atomic::Ordering::SeqCst)
+        {
             return Ok(());
         }
         let files = self.storage.list(FileType::Index)?;
@@ -130,15 +155,30 @@ impl Repository {
 
     /// Decrypts, decompresses and verifies one blob read from storage.
     pub fn decode_blob(&self, id: &Id, loc: &BlobLocation, raw: &[u8]) -> Result<Vec<u8>> {
-        let plain = self.key.decrypt(raw).map_err(|_| Error::corrupt("blob", id, format!("in pack {}: decryption failed", loc.pack)))?;
+        let plain = self.key.decrypt(raw).map_err(|_| {
+            Error::corrupt(
+                "blob",
+                id,
+                format!("in pack {}: decryption failed", loc.pack),
+            )
+        })?;
         let plain = if loc.uncompressed_length != 0 {
-            zstd::bulk::decompress(&plain, loc.uncompressed_length as usize)
-                .map_err(|e| Error::corrupt("blob", id, format!("in pack {}: decompression failed: {e}", loc.pack)))?
+            zstd::bulk::decompress(&plain, loc.uncompressed_length as usize).map_err(|e| {
+                Error::corrupt(
+                    "blob",
+                    id,
+                    format!("in pack {}: decompression failed: {e}", loc.pack),
+                )
+            })?
         } else {
             plain
         };
         if Id::hash(&plain) != *id {
-            return Err(Error::corrupt("blob", id, format!("in pack {}: content does not match its id", loc.pack)));
+            return Err(Error::corrupt(
+                "blob",
+                id,
+                format!("in pack {}: content does not match its id", loc.pack),
+            ));
         }
         Ok(plain)
     }
@@ -146,10 +186,19 @@ impl Repository {
     /// Reads one blob's plaintext.
     pub fn read_blob(&self, t: BlobType, id: &Id) -> Result<Vec<u8>> {
         let loc = self.locate(t, id).ok_or_else(|| Error::NotFound {
-            what: if t == BlobType::Tree { "tree blob" } else { "data blob" },
+            what: if t == BlobType::Tree {
+                "tree blob"
+            } else {
+                "data blob"
+            },
             id: id.to_hex(),
         })?;
-        let raw = self.storage.read_range(FileType::Pack, &loc.pack, loc.offset as u64, loc.length as u64)?;
+        let raw = self.storage.read_range(
+            FileType::Pack,
+            &loc.pack,
+            loc.offset as u64,
+            loc.length as u64,
+        )?;
         self.decode_blob(id, &loc, &raw)
     }
 
@@ -174,20 +223,35 @@ impl Repository {
     }
 
     /// Resolves `latest` or an id prefix of at least 1 hex digit to one snapshot.
-    pub fn find_snapshot(&self, spec: &str, filter: &crate::snapshot::SnapshotFilter) -> Result<Snapshot> {
+    pub fn find_snapshot(
+        &self,
+        spec: &str,
+        filter: &crate::snapshot::SnapshotFilter,
+    ) -> Result<Snapshot> {
         let snaps = self.snapshots()?;
         if spec == "latest" {
             return snaps
                 .into_iter()
                 .filter(|s| filter.matches(s))
                 .next_back()
-                .ok_or_else(|| Error::NotFound { what: "snapshot", id: "latest".into() });
+                .ok_or_else(|| Error::NotFound {
+                    what: "snapshot",
+                    id: "latest".into(),
+                });
         }
-        let mut found: Vec<Snapshot> = snaps.into_iter().filter(|s| s.id.to_hex().starts_with(spec)).collect();
+        let mut found: Vec<Snapshot> = snaps
+            .into_iter()
+            .filter(|s| s.id.to_hex().starts_with(spec))
+            .collect();
         match found.len() {
             1 => Ok(found.remove(0)),
-            0 => Err(Error::NotFound { what: "snapshot", id: spec.into() }),
-            _ => Err(Error::Invalid(format!("snapshot prefix {spec} is ambiguous: give more digits"))),
+            0 => Err(Error::NotFound {
+                what: "snapshot",
+                id: spec.into(),
+            }),
+            _ => Err(Error::Invalid(format!(
+                "snapshot prefix {spec} is ambiguous: give more digits"
+            ))),
         }
     }
 
@@ -196,12 +260,23 @@ impl Repository {
         if let Ok(id) = prefix.parse::<Id>() {
             return Ok(id);
         }
-        let found: Vec<Id> =
-            self.storage.list(ft)?.into_iter().map(|(id, _)| id).filter(|id| id.to_hex().starts_with(prefix)).collect();
+        let found: Vec<Id> = self
+            .storage
+            .list(ft)?
+            .into_iter()
+            .map(|(id, _)| id)
+            .filter(|id| id.to_hex().starts_with(prefix))
+            .collect();
         match found.len() {
             1 => Ok(found[0]),
-            0 => Err(Error::NotFound { what: ft.name(), id: prefix.into() }),
-            _ => Err(Error::Invalid(format!("{} prefix {prefix} is ambiguous", ft.name()))),
+            0 => Err(Error::NotFound {
+                what: ft.name(),
+                id: prefix.into(),
+            }),
+            _ => Err(Error::Invalid(format!(
+                "{} prefix {prefix} is ambiguous",
+                ft.name()
+            ))),
         }
     }
 }

@@ -64,9 +64,13 @@ fn matcher(patterns: &[String]) -> Result<Option<Gitignore>> {
     }
     let mut b = GitignoreBuilder::new("/");
     for p in patterns {
-        b.add_line(None, p).map_err(|e| Error::Invalid(format!("pattern {p:?}: {e}")))?;
+        b.add_line(None, p)
+            .map_err(|e| Error::Invalid(format!("pattern {p:?}: {e}")))?;
     }
-    Ok(Some(b.build().map_err(|e| Error::Invalid(format!("patterns: {e}")))?))
+    Ok(Some(
+        b.build()
+            .map_err(|e| Error::Invalid(format!("patterns: {e}")))?,
+    ))
 }
 
 fn matches(m: &Gitignore, path: &Path, is_dir: bool) -> bool {
@@ -94,9 +98,19 @@ fn walk(
         if is_dir {
             let at = out.len();
             let subtree = node.subtree;
-            out.push(Item { path: path.clone(), node });
+            out.push(Item {
+                path: path.clone(),
+                node,
+            });
             let child = match subtree {
-                Some(id) => walk(repo, &id, &path, if included { None } else { inc }, exc, out)?,
+                Some(id) => walk(
+                    repo,
+                    &id,
+                    &path,
+                    if included { None } else { inc },
+                    exc,
+                    out,
+                )?,
                 None => false,
             };
             if included || child {
@@ -116,7 +130,10 @@ fn walk(
 fn is_zero(b: &[u8]) -> bool {
     let words = b.chunks_exact(64);
     let rest = words.remainder();
-    words.into_iter().all(|c| c.iter().fold(0u8, |acc, &x| acc | x) == 0) && rest.iter().all(|&x| x == 0)
+    words
+        .into_iter()
+        .all(|c| c.iter().fold(0u8, |acc, &x| acc | x) == 0)
+        && rest.iter().all(|&x| x == 0)
 }
 
 struct Restorer<'a> {
@@ -134,7 +151,11 @@ impl Restorer<'_> {
 
     fn warn(&self, path: &Path, problems: Vec<String>) {
         if !problems.is_empty() {
-            self.warnings.lock().expect("warnings").push(format!("{}: {}", path.display(), problems.join(", ")));
+            self.warnings.lock().expect("warnings").push(format!(
+                "{}: {}",
+                path.display(),
+                problems.join(", ")
+            ));
         }
     }
 
@@ -143,7 +164,10 @@ impl Restorer<'_> {
         let f = File::create(dest).map_err(|e| format!("create: {e}"))?;
         let locs: Vec<(Id, Option<BlobLocation>)> = {
             let idx = self.repo.index();
-            node.content.iter().map(|id| (*id, idx.get(BlobType::Data, id))).collect()
+            node.content
+                .iter()
+                .map(|id| (*id, idx.get(BlobType::Data, id)))
+                .collect()
         };
         let mut offset = 0u64;
         let mut first_err = None;
@@ -159,14 +183,23 @@ impl Restorer<'_> {
             let mut end = loc.offset as u64 + loc.length as u64;
             while j < locs.len() {
                 match locs[j].1 {
-                    Some(l) if l.pack == loc.pack && l.offset as u64 == end && end - loc.offset as u64 + l.length as u64 <= MAX_READ => {
+                    Some(l)
+                        if l.pack == loc.pack
+                            && l.offset as u64 == end
+                            && end - loc.offset as u64 + l.length as u64 <= MAX_READ =>
+                    {
                         end += l.length as u64;
                         j += 1;
                     }
                     _ => break,
                 }
             }
-            let raw = self.repo.storage().read_range(FileType::Pack, &loc.pack, loc.offset as u64, end - loc.offset as u64);
+            let raw = self.repo.storage().read_range(
+                FileType::Pack,
+                &loc.pack,
+                loc.offset as u64,
+                end - loc.offset as u64,
+            );
             for (bid, bloc) in &locs[i..j] {
                 let bloc = bloc.expect("located");
                 let size = bloc.plain_size() as u64;
@@ -183,7 +216,9 @@ impl Restorer<'_> {
                                 return Err(format!("write: {e}"));
                             }
                         }
-                        self.progress.bytes.fetch_add(data.len() as u64, Ordering::Relaxed);
+                        self.progress
+                            .bytes
+                            .fetch_add(data.len() as u64, Ordering::Relaxed);
                         offset += data.len() as u64;
                     }
                     Err(e) => {
@@ -196,7 +231,8 @@ impl Restorer<'_> {
             i = j;
         }
         // Holes at the end (and all-zero blobs skipped above) stay sparse.
-        f.set_len(node.size.max(offset)).map_err(|e| format!("truncate: {e}"))?;
+        f.set_len(node.size.max(offset))
+            .map_err(|e| format!("truncate: {e}"))?;
         self.progress.files.fetch_add(1, Ordering::Relaxed);
         match first_err {
             Some(e) => Err(e),
@@ -210,11 +246,16 @@ impl Restorer<'_> {
         let mode = Mode::from_bits_truncate(node.mode & 0o7777);
         let r = match node.kind {
             NodeKind::Symlink => {
-                std::os::unix::fs::symlink(std::ffi::OsStr::from_bytes(&node.link_target), dest).map_err(|e| e.to_string())
+                std::os::unix::fs::symlink(std::ffi::OsStr::from_bytes(&node.link_target), dest)
+                    .map_err(|e| e.to_string())
             }
             NodeKind::Fifo => nix::unistd::mkfifo(dest, mode).map_err(|e| e.to_string()),
-            NodeKind::Dev => mknod(dest, SFlag::S_IFBLK, mode, node.device as _).map_err(|e| e.to_string()),
-            NodeKind::Chardev => mknod(dest, SFlag::S_IFCHR, mode, node.device as _).map_err(|e| e.to_string()),
+            NodeKind::Dev => {
+                mknod(dest, SFlag::S_IFBLK, mode, node.device as _).map_err(|e| e.to_string())
+            }
+            NodeKind::Chardev => {
+                mknod(dest, SFlag::S_IFCHR, mode, node.device as _).map_err(|e| e.to_string())
+            }
             _ => return Ok(()),
         };
         r
@@ -222,13 +263,26 @@ impl Restorer<'_> {
 }
 
 /// Restores `snapshot` below `target`.
-pub fn restore(repo: &Repository, snapshot: &Snapshot, target: &Path, opts: &RestoreOptions, progress: &RestoreProgress) -> Result<RestoreResult> {
+pub fn restore(
+    repo: &Repository,
+    snapshot: &Snapshot,
+    target: &Path,
+    opts: &RestoreOptions,
+    progress: &RestoreProgress,
+) -> Result<RestoreResult> {
     let _lock = Lock::acquire(repo.storage(), repo.key(), false)?;
     repo.load_index()?;
     let inc = matcher(&opts.includes)?;
     let exc = matcher(&opts.excludes)?;
     let mut items = Vec::new();
-    walk(repo, &snapshot.tree, Path::new("/"), inc.as_ref(), exc.as_ref(), &mut items)?;
+    walk(
+        repo,
+        &snapshot.tree,
+        Path::new("/"),
+        inc.as_ref(),
+        exc.as_ref(),
+        &mut items,
+    )?;
     std::fs::create_dir_all(target).map_err(|e| Error::io(target, e))?;
     let r = Restorer {
         repo,
@@ -259,14 +313,27 @@ pub fn restore(repo: &Repository, snapshot: &Snapshot, target: &Path, opts: &Res
             files.push(i);
         }
     }
-    let threads = if opts.threads > 0 { opts.threads } else { std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2).max(4) };
-    let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().map_err(|e| Error::Invalid(e.to_string()))?;
+    let threads = if opts.threads > 0 {
+        opts.threads
+    } else {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2)
+            .max(4)
+    };
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .map_err(|e| Error::Invalid(e.to_string()))?;
     pool.install(|| {
         files.par_iter().for_each(|&i| {
             let it = &items[i];
             let dest = r.dest(&it.path);
             if let Err(e) = r.write_file(&dest, &it.node) {
-                r.damaged.lock().expect("damaged").push(format!("{}: {e}", it.path.display()));
+                r.damaged
+                    .lock()
+                    .expect("damaged")
+                    .push(format!("{}: {e}", it.path.display()));
             }
             r.warn(&it.path, apply_metadata(&dest, &it.node));
         })
@@ -280,7 +347,10 @@ pub fn restore(repo: &Repository, snapshot: &Snapshot, target: &Path, opts: &Res
         }
         result.files += 1;
     }
-    for it in items.iter().filter(|i| !matches!(i.node.kind, NodeKind::File | NodeKind::Dir)) {
+    for it in items
+        .iter()
+        .filter(|i| !matches!(i.node.kind, NodeKind::File | NodeKind::Dir))
+    {
         let dest = r.dest(&it.path);
         match r.restore_special(&dest, &it.node) {
             Ok(()) => r.warn(&it.path, apply_metadata(&dest, &it.node)),

@@ -82,7 +82,13 @@ impl Shared {
             u.2 = Instant::now();
             std::mem::take(&mut u.0)
         };
-        self.repo.save_json(FileType::Index, &IndexFile { supersedes: Vec::new(), packs })?;
+        self.repo.save_json(
+            FileType::Index,
+            &IndexFile {
+                supersedes: Vec::new(),
+                packs,
+            },
+        )?;
         Ok(())
     }
 
@@ -153,7 +159,13 @@ impl BlobSaver {
                     .expect("spawn uploader")
             })
             .collect();
-        BlobSaver { shared, jobs: Some(jtx), uploads: Some(utx), workers, uploaders: uploader_threads }
+        BlobSaver {
+            shared,
+            jobs: Some(jtx),
+            uploads: Some(utx),
+            workers,
+            uploaders: uploader_threads,
+        }
     }
 
     /// Saves a blob unless the repository (or this run) already has it. Returns its id
@@ -171,11 +183,22 @@ impl BlobSaver {
         if self.shared.repo.index().has(blob_type, &id) {
             return Ok(false);
         }
-        if !self.shared.pending.lock().expect("pending").insert((blob_type, id)) {
+        if !self
+            .shared
+            .pending
+            .lock()
+            .expect("pending")
+            .insert((blob_type, id))
+        {
             return Ok(false);
         }
         let jobs = self.jobs.as_ref().expect("saver open");
-        jobs.send(Job { blob_type, id, data }).map_err(|_| Error::Invalid("blob saver stopped".into()))?;
+        jobs.send(Job {
+            blob_type,
+            id,
+            data,
+        })
+        .map_err(|_| Error::Invalid("blob saver stopped".into()))?;
         Ok(true)
     }
 
@@ -229,7 +252,8 @@ fn seal_loop(s: &Shared, rx: &Receiver<Job>, uploads: &Sender<PackBuilder>) {
             continue;
         }
         let plain_len = job.data.len();
-        let (payload, uncompressed_length) = match compress.then(|| compressor.compress(&job.data)) {
+        let (payload, uncompressed_length) = match compress.then(|| compressor.compress(&job.data))
+        {
             Some(Ok(c)) if c.len() < plain_len => (c, plain_len as u32),
             _ => (job.data, 0),
         };
@@ -239,7 +263,8 @@ fn seal_loop(s: &Shared, rx: &Receiver<Job>, uploads: &Sender<PackBuilder>) {
             BlobType::Tree => s.tree_blobs.fetch_add(1, Ordering::Relaxed),
         };
         s.data_added.fetch_add(plain_len as u64, Ordering::Relaxed);
-        s.data_added_packed.fetch_add(sealed.len() as u64, Ordering::Relaxed);
+        s.data_added_packed
+            .fetch_add(sealed.len() as u64, Ordering::Relaxed);
         let full = {
             let mut p = s.packer(job.blob_type).lock().expect("packer");
             p.add(job.blob_type, job.id, &sealed, uncompressed_length);

@@ -55,7 +55,11 @@ pub struct Snapshot {
     pub gid: u32,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub excludes: Vec<String>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty", deserialize_with = "null_vec")]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "null_vec"
+    )]
     pub tags: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub original: Option<Id>,
@@ -90,7 +94,11 @@ impl SnapshotFilter {
             return false;
         }
         if !self.tags.is_empty()
-            && !self.tags.iter().any(|set| set.split(',').filter(|t| !t.is_empty()).all(|t| s.tags.iter().any(|x| x == t)))
+            && !self.tags.iter().any(|set| {
+                set.split(',')
+                    .filter(|t| !t.is_empty())
+                    .all(|t| s.tags.iter().any(|x| x == t))
+            })
         {
             return false;
         }

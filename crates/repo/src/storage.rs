@@ -82,10 +82,16 @@ impl Storage {
         let builder = opendal::services::Fs::default()
             .root(&root_str)
             .atomic_write_dir(&format!("{root_str}/.tmp"));
-        let op = opendal::Operator::new(builder).map_err(|e| storage_err("open", location, "", e))?;
+        let op =
+            opendal::Operator::new(builder).map_err(|e| storage_err("open", location, "", e))?;
         let op = opendal::blocking::Operator::new(op)
             .map_err(|e| storage_err("open", location, "", e))?;
-        Ok(Storage { op, location: location.to_string(), local_root: Some(root), _runtime: runtime })
+        Ok(Storage {
+            op,
+            location: location.to_string(),
+            local_root: Some(root),
+            _runtime: runtime,
+        })
     }
 
     pub fn location(&self) -> &str {
@@ -114,22 +120,36 @@ impl Storage {
         let path = Self::path(ft, id);
         match self.op.read(&path) {
             Ok(b) => Ok(b.to_vec()),
-            Err(e) if e.kind() == ErrorKind::NotFound => {
-                Err(Error::NotFound { what: ft.name(), id: id.to_hex() })
-            }
+            Err(e) if e.kind() == ErrorKind::NotFound => Err(Error::NotFound {
+                what: ft.name(),
+                id: id.to_hex(),
+            }),
             Err(e) => Err(self.err("read", &path, e)),
         }
     }
 
     pub fn read_range(&self, ft: FileType, id: &Id, offset: u64, len: u64) -> Result<Vec<u8>> {
         let path = Self::path(ft, id);
-        let opts = ReadOptions { range: BytesRange::new(offset, Some(len)), ..Default::default() };
-        let buf = self.op.read_options(&path, opts).map_err(|e| match e.kind() {
-            ErrorKind::NotFound => Error::NotFound { what: ft.name(), id: id.to_hex() },
-            _ => self.err("read", &path, e),
-        })?;
+        let opts = ReadOptions {
+            range: BytesRange::new(offset, Some(len)),
+            ..Default::default()
+        };
+        let buf = self
+            .op
+            .read_options(&path, opts)
+            .map_err(|e| match e.kind() {
+                ErrorKind::NotFound => Error::NotFound {
+                    what: ft.name(),
+                    id: id.to_hex(),
+                },
+                _ => self.err("read", &path, e),
+            })?;
         if buf.len() as u64 != len {
-            return Err(Error::corrupt(ft.name(), id, format!("short read at {offset}+{len}")));
+            return Err(Error::corrupt(
+                ft.name(),
+                id,
+                format!("short read at {offset}+{len}"),
+            ));
         }
         Ok(buf.to_vec())
     }
@@ -138,9 +158,15 @@ impl Storage {
     pub fn write(&self, ft: FileType, id: &Id, data: Vec<u8>) -> Result<()> {
         let path = Self::path(ft, id);
         let len = data.len() as u64;
-        let meta = self.op.write(&path, data).map_err(|e| self.err("write", &path, e))?;
+        let meta = self
+            .op
+            .write(&path, data)
+            .map_err(|e| self.err("write", &path, e))?;
         if meta.content_length() != 0 && meta.content_length() != len {
-            return Err(Error::Invalid(format!("{path}: wrote {} of {len} bytes", meta.content_length())));
+            return Err(Error::Invalid(format!(
+                "{path}: wrote {} of {len} bytes",
+                meta.content_length()
+            )));
         }
         self.sync_dir_of(&path)
     }
@@ -158,30 +184,38 @@ impl Storage {
 
     pub fn exists(&self, ft: FileType, id: &Id) -> Result<bool> {
         let path = Self::path(ft, id);
-        self.op.exists(&path).map_err(|e| self.err("stat", &path, e))
+        self.op
+            .exists(&path)
+            .map_err(|e| self.err("stat", &path, e))
     }
 
     pub fn size(&self, ft: FileType, id: &Id) -> Result<u64> {
         let path = Self::path(ft, id);
         match self.op.stat(&path) {
             Ok(m) => Ok(m.content_length()),
-            Err(e) if e.kind() == ErrorKind::NotFound => {
-                Err(Error::NotFound { what: ft.name(), id: id.to_hex() })
-            }
+            Err(e) if e.kind() == ErrorKind::NotFound => Err(Error::NotFound {
+                what: ft.name(),
+                id: id.to_hex(),
+            }),
             Err(e) => Err(self.err("stat", &path, e)),
         }
     }
 
     pub fn remove(&self, ft: FileType, id: &Id) -> Result<()> {
         let path = Self::path(ft, id);
-        self.op.delete(&path).map_err(|e| self.err("delete", &path, e))
+        self.op
+            .delete(&path)
+            .map_err(|e| self.err("delete", &path, e))
     }
 
     /// Lists the ids of all files of one type, with their sizes. Names that are not ids
     /// (temporary files of other tools) are skipped.
     pub fn list(&self, ft: FileType) -> Result<Vec<(Id, u64)>> {
         let dir = format!("{}/", ft.dir());
-        let opts = ListOptions { recursive: true, ..Default::default() };
+        let opts = ListOptions {
+            recursive: true,
+            ..Default::default()
+        };
         let entries = match self.op.list_options(&dir, opts) {
             Ok(e) => e,
             Err(e) if e.kind() == ErrorKind::NotFound => return Ok(Vec::new()),
@@ -192,7 +226,9 @@ impl Storage {
             if !e.metadata().is_file() {
                 continue;
             }
-            let Some(id) = e.name().parse::<Id>().ok() else { continue };
+            let Some(id) = e.name().parse::<Id>().ok() else {
+                continue;
+            };
             let mut size = e.metadata().content_length();
             if size == 0 {
                 size = self.size(ft, &id)?;
@@ -203,31 +239,38 @@ impl Storage {
     }
 
     pub fn config_exists(&self) -> Result<bool> {
-        self.op.exists("config").map_err(|e| self.err("stat", "config", e))
+        self.op
+            .exists("config")
+            .map_err(|e| self.err("stat", "config", e))
     }
 
     pub fn read_config(&self) -> Result<Vec<u8>> {
         match self.op.read("config") {
             Ok(b) => Ok(b.to_vec()),
-            Err(e) if e.kind() == ErrorKind::NotFound => {
-                Err(Error::NoRepository { location: self.location.clone() })
-            }
+            Err(e) if e.kind() == ErrorKind::NotFound => Err(Error::NoRepository {
+                location: self.location.clone(),
+            }),
             Err(e) => Err(self.err("read", "config", e)),
         }
     }
 
     pub fn write_config(&self, data: Vec<u8>) -> Result<()> {
-        self.op.write("config", data).map_err(|e| self.err("write", "config", e))?;
+        self.op
+            .write("config", data)
+            .map_err(|e| self.err("write", "config", e))?;
         self.sync_dir_of("config")
     }
 
     /// Creates the directory layout restic expects (local disks need the 256 data dirs).
     pub fn create_layout(&self) -> Result<()> {
-        let mut dirs: Vec<String> =
-            ["keys/", "snapshots/", "index/", "locks/", "data/", ".tmp/"].map(String::from).to_vec();
+        let mut dirs: Vec<String> = ["keys/", "snapshots/", "index/", "locks/", "data/", ".tmp/"]
+            .map(String::from)
+            .to_vec();
         dirs.extend((0..256).map(|i| format!("data/{i:02x}/")));
         for d in dirs {
-            self.op.create_dir(&d).map_err(|e| self.err("mkdir", &d, e))?;
+            self.op
+                .create_dir(&d)
+                .map_err(|e| self.err("mkdir", &d, e))?;
         }
         Ok(())
     }
@@ -252,5 +295,10 @@ impl Storage {
 }
 
 fn storage_err(op: &'static str, location: &str, path: &str, source: opendal::Error) -> Error {
-    Error::Storage { op, location: location.to_string(), path: path.to_string(), source }
+    Error::Storage {
+        op,
+        location: location.to_string(),
+        path: path.to_string(),
+        source,
+    }
 }

@@ -108,7 +108,11 @@ pub fn timestamp(secs: i64, nsecs: i64) -> DateTime<FixedOffset> {
 }
 
 fn zero_time() -> DateTime<FixedOffset> {
-    FixedOffset::east_opt(0).expect("utc").with_ymd_and_hms(1, 1, 1, 0, 0, 0).single().expect("valid")
+    FixedOffset::east_opt(0)
+        .expect("utc")
+        .with_ymd_and_hms(1, 1, 1, 0, 0, 0)
+        .single()
+        .expect("valid")
 }
 
 #[derive(Serialize, Deserialize)]
@@ -144,7 +148,11 @@ struct NodeJson {
     linktarget: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     linktarget_raw: Option<String>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty", deserialize_with = "null_as_default")]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "null_as_default"
+    )]
     extended_attributes: Vec<XattrJson>,
     #[serde(default, skip_serializing_if = "is_zero64")]
     device: u64,
@@ -181,7 +189,10 @@ impl Serialize for Node {
         let b64 = base64::engine::general_purpose::STANDARD;
         let (linktarget, linktarget_raw) = match std::str::from_utf8(&self.link_target) {
             Ok(t) => (t.to_string(), None),
-            Err(_) => (String::from_utf8_lossy(&self.link_target).into_owned(), Some(b64.encode(&self.link_target))),
+            Err(_) => (
+                String::from_utf8_lossy(&self.link_target).into_owned(),
+                Some(b64.encode(&self.link_target)),
+            ),
         };
         NodeJson {
             name: gostring::quote(&self.name),
@@ -203,10 +214,17 @@ impl Serialize for Node {
             extended_attributes: self
                 .xattrs
                 .iter()
-                .map(|(n, v)| XattrJson { name: n.clone(), value: Some(b64.encode(v)) })
+                .map(|(n, v)| XattrJson {
+                    name: n.clone(),
+                    value: Some(b64.encode(v)),
+                })
                 .collect(),
             device: self.device,
-            content: if self.kind == NodeKind::File { Some(self.content.clone()) } else { None },
+            content: if self.kind == NodeKind::File {
+                Some(self.content.clone())
+            } else {
+                None
+            },
             subtree: self.subtree,
         }
         .serialize(s)
@@ -218,7 +236,8 @@ impl<'de> Deserialize<'de> for Node {
         use serde::de::Error;
         let j = NodeJson::deserialize(d)?;
         let b64 = base64::engine::general_purpose::STANDARD;
-        let name = gostring::unquote(&j.name).ok_or_else(|| D::Error::custom(format!("bad node name {:?}", j.name)))?;
+        let name = gostring::unquote(&j.name)
+            .ok_or_else(|| D::Error::custom(format!("bad node name {:?}", j.name)))?;
         let link_target = match &j.linktarget_raw {
             Some(raw) => b64.decode(raw).map_err(D::Error::custom)?,
             None => j.linktarget.into_bytes(),
@@ -342,7 +361,9 @@ mod tests {
         let mut n = Node::new(b"a\xffb\n".to_vec(), NodeKind::Symlink);
         n.link_target = b"\xfe/target".to_vec();
         n.mode = 0o4755;
-        let t = Tree { nodes: vec![n.clone()] };
+        let t = Tree {
+            nodes: vec![n.clone()],
+        };
         let back = Tree::from_blob(&t.to_blob()).unwrap();
         assert_eq!(back.nodes[0], n);
     }

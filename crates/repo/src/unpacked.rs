@@ -30,7 +30,9 @@ pub fn seal_bytes(key: &Key, json: &[u8], compress: bool) -> Vec<u8> {
 
 /// Decrypts and decompresses an unpacked file; `what` and `id` name it in errors.
 pub fn open_bytes(key: &Key, data: &[u8], what: &'static str, id: &Id) -> Result<Vec<u8>> {
-    let plain = key.decrypt(data).map_err(|_| Error::corrupt(what, id, "decryption failed"))?;
+    let plain = key
+        .decrypt(data)
+        .map_err(|_| Error::corrupt(what, id, "decryption failed"))?;
     match plain.first() {
         Some(b'{') | Some(b'[') => Ok(plain),
         Some(2) => zstd::stream::decode_all(&plain[1..])
@@ -42,5 +44,6 @@ pub fn open_bytes(key: &Key, data: &[u8], what: &'static str, id: &Id) -> Result
 
 pub fn open<T: DeserializeOwned>(key: &Key, data: &[u8], what: &'static str, id: &Id) -> Result<T> {
     let plain = open_bytes(key, data, what, id)?;
-    serde_json::from_slice(&plain).map_err(|e| Error::corrupt(what, id, format!("invalid JSON: {e}")))
+    serde_json::from_slice(&plain)
+        .map_err(|e| Error::corrupt(what, id, format!("invalid JSON: {e}")))
 }

@@ -1,0 +1,58 @@
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use anyhow::{anyhow, bail, Result};
+use bunker_repo::{check, CheckProgress, ReadData};
+
+use super::Globals;
+use crate::cli::CheckArgs;
+use crate::output::Ticker;
+
+pub fn run(g: &Globals, a: CheckArgs) -> Result<()> {
+    let read = match (&a.read_data_subset, a.read_data) {
+        (Some(s), _) => s.parse::<ReadData>().map_err(|e| anyhow!(e))?,
+        (None, true) => ReadData::All,
+        (None, false) => ReadData::None,
+    };
+    let repo = g.open()?;
+    let progress = Arc::new(CheckProgress::default());
+    let p = progress.clone();
+    let ticker = Ticker::start(
+        g.quiet || g.json,
+        None,
+        Box::new(move || format!("{} packs read", p.packs_read.load(Ordering::Relaxed))),
+    );
+    let report = check(&repo, read, &progress);
+    drop(ticker);
+    let report = report?;
+    if g.json {
+        println!(
+            "{}",
+            serde_json::json!({"message_type": "summary", "errors": report.errors, "warnings": report.warnings,
+                "snapshots": report.snapshots, "trees": report.trees, "packs": report.packs, "packs_read": report.packs_read,
+                "ok": report.is_ok()})
+        );
+    } else {
+        g.say(format!(
+            "checked {} snapshots, {} trees, {} packs ({} read in full)",
+            report.snapshots, report.trees, report.packs, report.packs_read
+        ));
+        for w in &report.warnings {
+            eprintln!("warning: {w}");
+        }
+        for e in &report.errors {
+            eprintln!("error: {e}");
+        }
+        if report.is_ok() {
+            g.say("no errors were found");
+        }
+    }
+    if !report.is_ok() {
+        bail!(
+            "check found {} error(s) in {}",
+            report.errors.len(),
+            repo.storage().location()
+        );
+    }
+    Ok(())
+}

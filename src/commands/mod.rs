@@ -1,0 +1,99 @@
+//! One module per command; each turns parsed arguments into engine calls and output.
+
+pub mod backup;
+pub mod cat;
+pub mod check;
+pub mod dump;
+pub mod init;
+pub mod key;
+pub mod ls;
+pub mod quickstart;
+pub mod restore;
+pub mod snapshots;
+pub mod unlock;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use bunker_repo::{Repository, SnapshotFilter, Storage};
+
+use crate::cli::{Cli, FilterArgs};
+
+/// Settings every command shares, resolved from the command line and environment.
+pub struct Globals {
+    pub repo: Option<String>,
+    pub password_file: Option<PathBuf>,
+    pub password_command: Option<String>,
+    pub json: bool,
+    pub quiet: bool,
+    pub threads: usize,
+}
+
+impl From<&Cli> for Globals {
+    fn from(c: &Cli) -> Self {
+        Globals {
+            repo: c.repo.clone(),
+            password_file: c.password_file.clone(),
+            password_command: c.password_command.clone(),
+            json: c.json,
+            quiet: c.quiet,
+            threads: c.threads,
+        }
+    }
+}
+
+/// The command finished but not everything was done (unreadable files, damaged blobs).
+#[derive(Debug)]
+pub struct Partial(pub String);
+
+impl std::fmt::Display for Partial {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Partial {}
+
+impl Globals {
+    pub fn location(&self) -> Result<String> {
+        self.repo
+            .clone()
+            .context("no repository given: use -r/--repo or set BUNKER_REPOSITORY")
+    }
+
+    pub fn password(&self) -> Result<String> {
+        crate::password::resolve(
+            self.password_file.as_deref(),
+            self.password_command.as_deref(),
+        )
+    }
+
+    /// Opens the repository (index not loaded).
+    pub fn open(&self) -> Result<Arc<Repository>> {
+        let location = self.location()?;
+        let storage = Storage::open(&location)?;
+        // Without a config there is no repository: say so before asking for a password.
+        if !storage.config_exists()? {
+            return Err(bunker_repo::Error::NoRepository { location }.into());
+        }
+        let password = self.password()?;
+        Ok(Arc::new(Repository::open(storage, &password)?))
+    }
+
+    pub fn say(&self, msg: impl AsRef<str>) {
+        if !self.quiet && !self.json {
+            println!("{}", msg.as_ref());
+        }
+    }
+}
+
+impl FilterArgs {
+    pub fn to_filter(&self) -> SnapshotFilter {
+        SnapshotFilter {
+            hosts: self.hosts.clone(),
+            tags: self.tags.clone(),
+            paths: self.paths.clone(),
+        }
+    }
+}
