@@ -188,6 +188,9 @@ fn report(g: &Globals, r: &BackupResult, secs: f64) -> Result<()> {
     for w in &r.warnings {
         eprintln!("warning: {w}");
     }
+    for c in &r.changed {
+        eprintln!("note: {c} changed while it was read; stored as read");
+    }
     g.say(format!(
         "Files:     {:>6} new, {:>6} changed, {:>6} unmodified",
         s.files_new, s.files_changed, s.files_unmodified

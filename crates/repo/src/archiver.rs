@@ -78,6 +78,8 @@ pub struct BackupResult {
     pub snapshot: Snapshot,
     /// Files that could not be read (the snapshot was written without them).
     pub warnings: Vec<String>,
+    /// Files that changed while they were read (stored as read).
+    pub changed: Vec<String>,
 }
 
 struct Archiver<'a> {
@@ -88,6 +90,7 @@ struct Archiver<'a> {
     opts: &'a BackupOptions,
     progress: &'a BackupProgress,
     warnings: Mutex<Vec<String>>,
+    changed: Mutex<Vec<String>>,
 }
 
 /// A directory of the snapshot's top: either a real path or a virtual parent of one.
@@ -260,11 +263,16 @@ impl<'a> Archiver<'a> {
         match self.save_stream(file) {
             Ok((content, size)) => {
                 node.content = content;
-                if size != node.size {
-                    self.warn(format!(
-                        "{}: file changed while it was read",
-                        path.display()
-                    ));
+                let moved = std::fs::symlink_metadata(path).map(|m| {
+                    m.len() != node.size
+                        || m.mtime() != node.mtime.timestamp()
+                        || m.mtime_nsec() != node.mtime.timestamp_subsec_nanos() as i64
+                });
+                if size != node.size || moved.unwrap_or(false) {
+                    self.changed
+                        .lock()
+                        .expect("changed")
+                        .push(path.display().to_string());
                 }
                 node.size = size;
             }
@@ -273,16 +281,6 @@ impl<'a> Archiver<'a> {
                 return Ok(false);
             }
             Err(e) => return Err(e),
-        }
-        if let Ok(after) = std::fs::symlink_metadata(path) {
-            if after.mtime() != node.mtime.timestamp()
-                || after.mtime_nsec() != node.mtime.timestamp_subsec_nanos() as i64
-            {
-                self.warn(format!(
-                    "{}: file changed while it was read",
-                    path.display()
-                ));
-            }
         }
         let counter = if parent.is_some() {
             &self.progress.files_changed
@@ -502,6 +500,7 @@ pub fn backup_paths(
         opts,
         progress,
         warnings: Mutex::default(),
+        changed: Mutex::default(),
     };
     let parent_tree = match &parent {
         Some(p) => Some(repo.load_tree(&p.tree)?),
@@ -532,6 +531,7 @@ fn finish(
         repo,
         saver,
         warnings,
+        changed,
         progress,
         ..
     } = archiver;
@@ -543,6 +543,7 @@ fn finish(
     Ok(BackupResult {
         snapshot: snap,
         warnings: warnings.into_inner().expect("warnings"),
+        changed: changed.into_inner().expect("changed"),
     })
 }
 
@@ -575,6 +576,7 @@ pub fn backup_stream(
         opts,
         progress,
         warnings: Mutex::default(),
+        changed: Mutex::default(),
     };
     let (content, size) = archiver.save_stream(rd)?;
     check()?;
