@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use bunker_repo::{
-    backup_paths, backup_stream, BackupOptions, BackupProgress, BackupResult, Id, ParentChoice,
+    backup_paths, backup_stream, BackupOptions, BackupProgress, BackupResult, ParentChoice,
 };
 use chrono::{DateTime, FixedOffset, Local, NaiveDateTime, TimeZone};
 
@@ -43,12 +43,7 @@ pub fn options(g: &Globals, a: &BackupArgs) -> Result<BackupOptions> {
     }
     let parent = match (&a.parent, a.force) {
         (_, true) => ParentChoice::None,
-        (Some(p), false) => ParentChoice::Id(p.parse::<Id>().or_else(|_| {
-            // A prefix: resolved when the repository is open.
-            Err(anyhow::anyhow!(
-                "--parent needs a full snapshot id; see `bunker snapshots --json`"
-            ))
-        })?),
+        (Some(p), false) => ParentChoice::Snapshot(p.clone()),
         (None, false) => ParentChoice::Auto,
     };
     Ok(BackupOptions {

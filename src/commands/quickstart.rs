@@ -71,7 +71,7 @@ pub fn run(g: &Globals, a: QuickstartArgs) -> Result<()> {
     )?;
     let r = backup_paths(
         repo.clone(),
-        &[a.path.clone()],
+        std::slice::from_ref(&a.path),
         &opts,
         &BackupProgress::default(),
     )?;

@@ -38,7 +38,8 @@ pub enum ParentChoice {
     Auto,
     /// Read every file (`--force`).
     None,
-    Id(Id),
+    /// A snapshot id or unique prefix.
+    Snapshot(String),
 }
 
 /// How to run a backup.
@@ -429,8 +430,8 @@ fn find_parent(
 ) -> Result<Option<Snapshot>> {
     match &opts.parent {
         ParentChoice::None => Ok(None),
-        ParentChoice::Id(id) => repo
-            .find_snapshot(&id.to_hex(), &SnapshotFilter::default())
+        ParentChoice::Snapshot(spec) => repo
+            .find_snapshot(spec, &SnapshotFilter::default())
             .map(Some),
         ParentChoice::Auto => {
             let filter = SnapshotFilter {
@@ -438,11 +439,7 @@ fn find_parent(
                 tags: Vec::new(),
                 paths: paths.to_vec(),
             };
-            Ok(repo
-                .snapshots()?
-                .into_iter()
-                .filter(|s| filter.matches(s))
-                .next_back())
+            Ok(repo.snapshots()?.into_iter().rfind(|s| filter.matches(s)))
         }
     }
 }

@@ -25,7 +25,7 @@ pub enum Error {
         location: String,
         path: String,
         #[source]
-        source: opendal::Error,
+        source: Box<opendal::Error>,
     },
 
     #[error("{what} {id} is damaged: {reason}")]

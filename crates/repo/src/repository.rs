@@ -232,8 +232,7 @@ impl Repository {
         if spec == "latest" {
             return snaps
                 .into_iter()
-                .filter(|s| filter.matches(s))
-                .next_back()
+                .rfind(|s| filter.matches(s))
                 .ok_or_else(|| Error::NotFound {
                     what: "snapshot",
                     id: "latest".into(),

@@ -299,6 +299,6 @@ fn storage_err(op: &'static str, location: &str, path: &str, source: opendal::Er
         op,
         location: location.to_string(),
         path: path.to_string(),
-        source,
+        source: Box::new(source),
     }
 }
