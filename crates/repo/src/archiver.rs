@@ -261,7 +261,7 @@ impl<'a> Archiver<'a> {
                 return Ok(false);
             }
         };
-        match self.save_stream(file) {
+        match self.save_stream(file, Some(node.size)) {
             Ok((content, size)) => {
                 node.content = content;
                 let moved = std::fs::symlink_metadata(path).map(|m| {
@@ -293,8 +293,8 @@ impl<'a> Archiver<'a> {
     }
 
     /// Chunks a stream into data blobs; returns the content list and the byte count.
-    fn save_stream(&self, rd: impl Read) -> Result<(Vec<Id>, u64)> {
-        let mut chunker = Chunker::new(rd, self.repo.polynomial());
+    fn save_stream(&self, rd: impl Read, size_hint: Option<u64>) -> Result<(Vec<Id>, u64)> {
+        let mut chunker = Chunker::new(rd, self.repo.chunker_tables(), size_hint);
         let mut content = Vec::new();
         let mut total = 0u64;
         let mut buf = Vec::new();
@@ -306,8 +306,10 @@ impl<'a> Archiver<'a> {
             self.progress
                 .bytes
                 .fetch_add(buf.len() as u64, Ordering::Relaxed);
-            let data =
-                std::mem::replace(&mut buf, Vec::with_capacity(crate::chunker::MIN_SIZE * 2));
+            // The next chunk's buffer: as large as what is left, at most a typical chunk.
+            let left = size_hint.map_or(u64::MAX, |n| n.saturating_sub(total));
+            let cap = left.min(crate::chunker::MIN_SIZE as u64 * 3) as usize;
+            let data = std::mem::replace(&mut buf, Vec::with_capacity(cap));
             let (id, _) = self.saver.save(BlobType::Data, data)?;
             content.push(id);
         }
@@ -575,7 +577,7 @@ pub fn backup_stream(
         warnings: Mutex::default(),
         changed: Mutex::default(),
     };
-    let (content, size) = archiver.save_stream(rd)?;
+    let (content, size) = archiver.save_stream(rd, None)?;
     check()?;
     let mut node = Node::new(filename.as_bytes().to_vec(), NodeKind::File);
     let now = Local::now().fixed_offset();

@@ -83,16 +83,17 @@ impl Polynomial {
     }
 }
 
-/// Lookup tables derived from the polynomial.
+/// Lookup tables derived from the polynomial. Computing them costs ~16k polynomial
+/// reductions, so a repository computes them once and every chunker shares them.
 #[derive(Clone)]
-struct Tables {
+pub struct Tables {
     out: [u64; 256],
     modt: [u64; 256],
     shift: u32,
 }
 
 impl Tables {
-    fn new(pol: Polynomial) -> Tables {
+    pub fn new(pol: Polynomial) -> Tables {
         let p = pol.0 as u128;
         let k = Polynomial::deg(p);
         let append = |h: u64, b: u8| Polynomial::modulo(((h as u128) << 8) | b as u128, p) as u64;
@@ -116,9 +117,9 @@ impl Tables {
 
 /// Splits a byte stream into chunks. Each call to [`Chunker::next_chunk`] returns the
 /// next chunk's bytes; memory is one read buffer plus the chunk being built.
-pub struct Chunker<R> {
+pub struct Chunker<'t, R> {
     rd: R,
-    tables: Box<Tables>,
+    tables: &'t Tables,
     buf: Vec<u8>,
     bpos: usize,
     bmax: usize,
@@ -131,12 +132,16 @@ pub struct Chunker<R> {
     split_mask: u64,
 }
 
-impl<R: Read> Chunker<R> {
-    pub fn new(rd: R, pol: Polynomial) -> Self {
+impl<'t, R: Read> Chunker<'t, R> {
+    /// `size_hint` (the file size, when known) keeps the read buffer small for small files.
+    pub fn new(rd: R, tables: &'t Tables, size_hint: Option<u64>) -> Self {
+        let buf_len = size_hint.map_or(READ_SIZE, |n| {
+            (n as usize).saturating_add(1).clamp(4096, READ_SIZE)
+        });
         let mut c = Chunker {
             rd,
-            tables: Box::new(Tables::new(pol)),
-            buf: vec![0; READ_SIZE],
+            tables,
+            buf: vec![0; buf_len],
             bpos: 0,
             bmax: 0,
             eof: false,
@@ -275,8 +280,9 @@ mod tests {
     fn chunks_cover_input_within_bounds_and_are_content_defined() {
         let data = pseudo_random(20 * 1024 * 1024, 7);
         let pol = Polynomial(0x3DA3358B4DC173);
+        let tables = Tables::new(pol);
         let cut = |d: &[u8]| {
-            let mut c = Chunker::new(d, pol);
+            let mut c = Chunker::new(d, &tables, None);
             let mut buf = Vec::new();
             let mut out = Vec::new();
             while c.next_chunk(&mut buf).unwrap() {
@@ -300,10 +306,12 @@ mod tests {
 
     #[test]
     fn empty_and_small_inputs() {
-        let pol = Polynomial(0x3DA3358B4DC173);
+        let tables = Tables::new(Polynomial(0x3DA3358B4DC173));
         let mut buf = Vec::new();
-        assert!(!Chunker::new(&b""[..], pol).next_chunk(&mut buf).unwrap());
-        let mut c = Chunker::new(&b"tiny"[..], pol);
+        assert!(!Chunker::new(&b""[..], &tables, Some(0))
+            .next_chunk(&mut buf)
+            .unwrap());
+        let mut c = Chunker::new(&b"tiny"[..], &tables, Some(4));
         assert!(c.next_chunk(&mut buf).unwrap());
         assert_eq!(buf, b"tiny");
         assert!(!c.next_chunk(&mut buf).unwrap());

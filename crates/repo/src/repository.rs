@@ -6,7 +6,7 @@ use rayon::prelude::*;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use crate::chunker::Polynomial;
+use crate::chunker::{Polynomial, Tables};
 use crate::config::Config;
 use crate::crypto::Key;
 use crate::error::{Error, Result};
@@ -25,6 +25,7 @@ pub struct Repository {
     key_id: Id,
     config: Config,
     polynomial: Polynomial,
+    chunker_tables: Tables,
     index: RwLock<MasterIndex>,
     index_loaded: std::sync::atomic::AtomicBool,
 }
@@ -49,6 +50,7 @@ impl Repository {
             key_id,
             config,
             polynomial,
+            chunker_tables: Tables::new(polynomial),
             index: RwLock::default(),
             index_loaded: Default::default(),
         })
@@ -70,6 +72,7 @@ impl Repository {
             key_id,
             config,
             polynomial,
+            chunker_tables: Tables::new(polynomial),
             index: RwLock::default(),
             index_loaded: Default::default(),
         })
@@ -89,6 +92,10 @@ impl Repository {
     }
     pub fn polynomial(&self) -> Polynomial {
         self.polynomial
+    }
+    /// The chunker's lookup tables for this repository's polynomial.
+    pub fn chunker_tables(&self) -> &Tables {
+        &self.chunker_tables
     }
     /// Version 2 repositories compress blobs and metadata.
     pub fn compresses(&self) -> bool {

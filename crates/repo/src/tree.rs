@@ -334,8 +334,13 @@ impl Tree {
         self.nodes.sort_by(|a, b| a.name.cmp(&b.name));
     }
 
+    /// The node called `name`; trees are sorted by name (restic sorts them too).
     pub fn find(&self, name: &[u8]) -> Option<&Node> {
-        self.nodes.iter().find(|n| n.name == name)
+        let i = self
+            .nodes
+            .binary_search_by(|n| n.name.as_slice().cmp(name))
+            .ok()?;
+        Some(&self.nodes[i])
     }
 }
 
