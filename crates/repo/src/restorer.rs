@@ -52,6 +52,9 @@ pub struct RestoreResult {
     pub warnings: Vec<String>,
 }
 
+/// A file to restore (its index in the walk) with where each of its blobs lives.
+type FileJob = (usize, Vec<(Id, Option<BlobLocation>)>);
+
 struct Item {
     /// Path inside the snapshot, starting with `/`.
     path: PathBuf,
@@ -335,8 +338,8 @@ pub fn restore(
         .map_err(|e| Error::Invalid(e.to_string()))?;
     // Files whose content lies in one pack (most small files) are restored pack by pack:
     // one read per pack instead of one per file. Larger files read their own runs.
-    let mut by_pack: HashMap<Id, Vec<(usize, Vec<(Id, Option<BlobLocation>)>)>> = HashMap::new();
-    let mut own: Vec<(usize, Vec<(Id, Option<BlobLocation>)>)> = Vec::new();
+    let mut by_pack: HashMap<Id, Vec<FileJob>> = HashMap::new();
+    let mut own: Vec<FileJob> = Vec::new();
     {
         let idx = repo.index();
         for &i in &files {
