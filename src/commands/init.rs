@@ -5,7 +5,7 @@ use super::Globals;
 
 pub fn run(g: &Globals) -> Result<()> {
     let location = g.location()?;
-    let storage = Storage::open(&location)?;
+    let storage = Storage::create(&location)?;
     let password = g.password()?;
     if password.is_empty() {
         anyhow::bail!("refusing an empty password");

@@ -13,7 +13,7 @@ use crate::cli::QuickstartArgs;
 
 pub fn run(g: &Globals, a: QuickstartArgs) -> Result<()> {
     let location = a.at.to_string_lossy().into_owned();
-    let storage = Storage::open(&location)?;
+    let storage = Storage::create(&location)?;
     let repo = if storage.config_exists()? {
         let pw = crate::password::from_file(&a.password_out).with_context(|| {
             format!(

@@ -16,11 +16,11 @@ pub fn snapshot_json(s: &Snapshot) -> serde_json::Value {
 pub fn run(g: &Globals, a: SnapshotsArgs) -> Result<()> {
     let repo = g.open()?;
     let filter = a.filter.to_filter();
-    let mut snaps: Vec<Snapshot> = repo
-        .snapshots()?
-        .into_iter()
-        .filter(|s| filter.matches(s))
-        .collect();
+    let (all, damaged) = repo.load_snapshots()?;
+    for e in &damaged {
+        eprintln!("warning: skipping damaged snapshot: {e}");
+    }
+    let mut snaps: Vec<Snapshot> = all.into_iter().filter(|s| filter.matches(s)).collect();
     if let Some(n) = a.latest {
         let skip = snaps.len().saturating_sub(n);
         snaps.drain(..skip);

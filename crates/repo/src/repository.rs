@@ -214,19 +214,36 @@ impl Repository {
         Tree::from_blob(&data).map_err(|e| Error::corrupt("tree", id, format!("invalid JSON: {e}")))
     }
 
-    /// All snapshots, sorted by time (oldest first).
+    /// All readable snapshots, sorted by time (oldest first). A damaged snapshot file
+    /// must not hide the others: see [`Self::load_snapshots`] for the damaged ones.
     pub fn snapshots(&self) -> Result<Vec<Snapshot>> {
+        Ok(self.load_snapshots()?.0)
+    }
+
+    /// Readable snapshots (sorted by time) and the errors of those that are not.
+    pub fn load_snapshots(&self) -> Result<(Vec<Snapshot>, Vec<Error>)> {
         let ids = self.storage.list(FileType::Snapshot)?;
-        let mut snaps: Vec<Snapshot> = ids
+        let loaded: Vec<Result<Snapshot>> = ids
             .par_iter()
-            .map(|(id, _)| {
-                let mut s: Snapshot = self.load_json(FileType::Snapshot, id)?;
-                s.id = *id;
-                Ok(s)
-            })
-            .collect::<Result<_>>()?;
+            .map(|(id, _)| self.load_snapshot(id))
+            .collect();
+        let (mut snaps, mut errors) = (Vec::new(), Vec::new());
+        for r in loaded {
+            match r {
+                Ok(s) => snaps.push(s),
+                // Storage trouble is not damage: report it as the failure it is.
+                Err(e @ Error::Storage { .. }) => return Err(e),
+                Err(e) => errors.push(e),
+            }
+        }
         snaps.sort_by(|a, b| a.time.cmp(&b.time).then(a.id.cmp(&b.id)));
-        Ok(snaps)
+        Ok((snaps, errors))
+    }
+
+    pub fn load_snapshot(&self, id: &Id) -> Result<Snapshot> {
+        let mut s: Snapshot = self.load_json(FileType::Snapshot, id)?;
+        s.id = *id;
+        Ok(s)
     }
 
     /// Resolves `latest` or an id prefix of at least 1 hex digit to one snapshot.
@@ -235,6 +252,9 @@ impl Repository {
         spec: &str,
         filter: &crate::snapshot::SnapshotFilter,
     ) -> Result<Snapshot> {
+        if let Ok(id) = spec.parse::<Id>() {
+            return self.load_snapshot(&id);
+        }
         let snaps = self.snapshots()?;
         if spec == "latest" {
             return snaps

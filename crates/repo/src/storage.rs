@@ -61,12 +61,36 @@ pub struct Storage {
 impl Storage {
     /// Opens storage for a repository location. Today: a local path (`local:` prefix
     /// optional). Object stores come as further opendal services.
+    ///
+    /// Opening touches nothing: a location that does not exist is
+    /// [`Error::NoRepository`] (a typo or an unmounted disk must not become a new empty
+    /// directory), and a read-only repository opens for reading.
     pub fn open(location: &str) -> Result<Storage> {
+        let root = Self::local_path(location)?;
+        if !root.is_dir() {
+            return Err(Error::NoRepository {
+                location: location.to_string(),
+            });
+        }
+        Self::build(location, root)
+    }
+
+    /// Opens storage for a new repository, creating the directory if needed.
+    pub fn create(location: &str) -> Result<Storage> {
+        let root = Self::local_path(location)?;
+        std::fs::create_dir_all(&root).map_err(|e| Error::io(&root, e))?;
+        Self::build(location, root)
+    }
+
+    fn local_path(location: &str) -> Result<PathBuf> {
         let path = location.strip_prefix("local:").unwrap_or(location);
         if path.is_empty() {
             return Err(Error::Invalid("empty repository location".into()));
         }
-        let root = std::path::absolute(path).map_err(|e| Error::io(path, e))?;
+        std::path::absolute(path).map_err(|e| Error::io(path, e))
+    }
+
+    fn build(location: &str, root: PathBuf) -> Result<Storage> {
         let runtime = Arc::new(
             tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(2)
@@ -77,11 +101,7 @@ impl Storage {
         );
         let _guard = runtime.enter();
         let root_str = root.to_string_lossy().to_string();
-        // Writes land in a temporary file first and are renamed into place, so a crash
-        // never leaves a half-written file under its final name.
-        let builder = opendal::services::Fs::default()
-            .root(&root_str)
-            .atomic_write_dir(&format!("{root_str}/.tmp"));
+        let builder = opendal::services::Fs::default().root(&root_str);
         let op =
             opendal::Operator::new(builder).map_err(|e| storage_err("open", location, "", e))?;
         let op = opendal::blocking::Operator::new(op)
@@ -156,19 +176,35 @@ impl Storage {
 
     /// Writes a whole file; durable (file and directory synced on local disks) on return.
     pub fn write(&self, ft: FileType, id: &Id, data: Vec<u8>) -> Result<()> {
-        let path = Self::path(ft, id);
+        self.write_path(&Self::path(ft, id), data)
+    }
+
+    /// Writes under a temporary name in `.tmp/` (fsynced on close), renames into place,
+    /// then fsyncs the directory: a crash never leaves a half-written file under its
+    /// final name, and a file that is there is durable.
+    fn write_path(&self, path: &str, data: Vec<u8>) -> Result<()> {
         let len = data.len() as u64;
+        let tmp = format!(
+            ".tmp/{}-{:016x}",
+            path.replace('/', "_"),
+            rand::random::<u64>()
+        );
         let meta = self
             .op
-            .write(&path, data)
-            .map_err(|e| self.err("write", &path, e))?;
+            .write(&tmp, data)
+            .map_err(|e| self.err("write", path, e))?;
         if meta.content_length() != 0 && meta.content_length() != len {
+            let _ = self.op.delete(&tmp);
             return Err(Error::Invalid(format!(
                 "{path}: wrote {} of {len} bytes",
                 meta.content_length()
             )));
         }
-        self.sync_dir_of(&path)
+        if let Err(e) = self.op.rename(&tmp, path) {
+            let _ = self.op.delete(&tmp);
+            return Err(self.err("rename", path, e));
+        }
+        self.sync_dir_of(path)
     }
 
     /// On local disks, fsync the directory that holds `path` so a rename is durable.
@@ -255,10 +291,7 @@ impl Storage {
     }
 
     pub fn write_config(&self, data: Vec<u8>) -> Result<()> {
-        self.op
-            .write("config", data)
-            .map_err(|e| self.err("write", "config", e))?;
-        self.sync_dir_of("config")
+        self.write_path("config", data)
     }
 
     /// Creates the directory layout restic expects (local disks need the 256 data dirs).
