@@ -34,7 +34,9 @@ pub fn run(g: &Globals, k: KeyCommand) -> Result<()> {
                     format!("{}{}", if current { "*" } else { " " }, id.short()),
                     kf.username,
                     kf.hostname,
-                    kf.created.format("%Y-%m-%d %H:%M:%S").to_string(),
+                    kf.created
+                        .map(|c| c.format("%Y-%m-%d %H:%M:%S").to_string())
+                        .unwrap_or_default(),
                 ]);
             }
             if g.json {

@@ -19,7 +19,9 @@ const SCRYPT_P: u32 = 1;
 /// A key file as stored (plain JSON; its `data` is encrypted).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct KeyFile {
-    pub created: DateTime<Local>,
+    /// rustic writes key files without it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created: Option<DateTime<Local>>,
     #[serde(default)]
     pub username: String,
     #[serde(default)]
@@ -82,7 +84,7 @@ impl KeyFile {
         rand::thread_rng().fill_bytes(&mut salt);
         let b64 = base64::engine::general_purpose::STANDARD;
         let mut kf = KeyFile {
-            created: Local::now(),
+            created: Some(Local::now()),
             username: whoami(),
             hostname: hostname(),
             kdf: "scrypt".into(),
