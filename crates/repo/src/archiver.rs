@@ -493,7 +493,7 @@ pub fn backup_paths(
     let threads = effective_threads(opts);
     let archiver = Archiver {
         repo: &repo,
-        saver: BlobSaver::new(repo.clone(), threads, 2),
+        saver: BlobSaver::new(repo.clone(), threads, 1),
         names: NameCache::default(),
         excludes: build_excludes(&opts.excludes)?,
         opts,
@@ -569,7 +569,7 @@ pub fn backup_stream(
     let parent = find_parent(&repo, opts, &paths)?;
     let archiver = Archiver {
         repo: &repo,
-        saver: BlobSaver::new(repo.clone(), effective_threads(opts), 2),
+        saver: BlobSaver::new(repo.clone(), effective_threads(opts), 1),
         names: NameCache::default(),
         excludes: build_excludes(&[])?,
         opts,

@@ -48,6 +48,12 @@ impl PackBuilder {
 
     /// Appends an already encrypted blob.
     pub fn add(&mut self, blob_type: BlobType, id: Id, encrypted: &[u8], uncompressed_length: u32) {
+        if self.data.capacity() == 0 {
+            // Room for a full pack plus one largest blob and the header, reserved once:
+            // growing by doubling would copy and could touch twice the pack's size.
+            self.data
+                .reserve_exact(crate::saver::PACK_SIZE + crate::chunker::MAX_SIZE + 64 * 1024);
+        }
         self.blobs.push(PackedBlob {
             blob_type,
             id,

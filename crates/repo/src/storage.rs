@@ -139,7 +139,7 @@ impl Storage {
     pub fn read(&self, ft: FileType, id: &Id) -> Result<Vec<u8>> {
         let path = Self::path(ft, id);
         match self.op.read(&path) {
-            Ok(b) => Ok(b.to_vec()),
+            Ok(b) => Ok(into_vec(b)),
             Err(e) if e.kind() == ErrorKind::NotFound => Err(Error::NotFound {
                 what: ft.name(),
                 id: id.to_hex(),
@@ -171,7 +171,7 @@ impl Storage {
                 format!("short read at {offset}+{len}"),
             ));
         }
-        Ok(buf.to_vec())
+        Ok(into_vec(buf))
     }
 
     /// Writes a whole file; durable (file and directory synced on local disks) on return.
@@ -282,7 +282,7 @@ impl Storage {
 
     pub fn read_config(&self) -> Result<Vec<u8>> {
         match self.op.read("config") {
-            Ok(b) => Ok(b.to_vec()),
+            Ok(b) => Ok(into_vec(b)),
             Err(e) if e.kind() == ErrorKind::NotFound => Err(Error::NoRepository {
                 location: self.location.clone(),
             }),
@@ -325,6 +325,13 @@ impl Storage {
             }
         }
     }
+}
+
+/// Takes the bytes out of an opendal buffer, without a copy when it holds one piece.
+fn into_vec(buf: opendal::Buffer) -> Vec<u8> {
+    let bytes = buf.to_bytes();
+    drop(buf);
+    Vec::from(bytes)
 }
 
 fn storage_err(op: &'static str, location: &str, path: &str, source: opendal::Error) -> Error {
