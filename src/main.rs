@@ -39,6 +39,7 @@ fn exit_code(e: &anyhow::Error) -> u8 {
 }
 
 fn main() -> ExitCode {
+    bunker_heap::return_large_buffers();
     let cli = Cli::parse();
     let globals = Globals::from(&cli);
     let result = match cli.command {

@@ -25,7 +25,9 @@ use crate::storage::FileType;
 use crate::tree::{Node, NodeKind};
 
 /// Longest run of adjacent blobs fetched with one storage request.
-const MAX_READ: u64 = 32 * 1024 * 1024;
+const MAX_READ: u64 = 8 * 1024 * 1024;
+/// Largest window of one pack held in memory while its small files are written.
+const PACK_WINDOW: u64 = 4 * 1024 * 1024;
 
 #[derive(Clone, Debug, Default)]
 pub struct RestoreOptions {
@@ -370,34 +372,52 @@ pub fn restore(
         r.warn(&it.path, apply_metadata(&r.dest(&it.path), &it.node));
     };
     pool.install(|| {
-        by_pack.par_iter().for_each(|(pack, group)| {
-            let lo = group
-                .iter()
-                .flat_map(|(_, l)| l.iter())
-                .map(|(_, l)| l.expect("located").offset as u64)
-                .min();
-            let hi = group
-                .iter()
-                .flat_map(|(_, l)| l.iter())
-                .map(|(_, l)| {
-                    l.map(|l| l.offset as u64 + l.length as u64)
-                        .expect("located")
-                })
-                .max();
-            let buf = match (lo, hi) {
-                (Some(lo), Some(hi)) => repo
-                    .storage()
-                    .read_range(FileType::Pack, pack, lo, hi - lo)
-                    .ok()
-                    .map(|b| (lo, b)),
-                _ => None,
+        by_pack.par_iter_mut().for_each(|(pack, group)| {
+            // Files in pack order, read in windows of at most PACK_WINDOW bytes.
+            let span = |locs: &[(Id, Option<BlobLocation>)]| {
+                let lo = locs
+                    .iter()
+                    .map(|(_, l)| l.expect("located").offset as u64)
+                    .min()
+                    .unwrap_or(0);
+                let hi = locs
+                    .iter()
+                    .map(|(_, l)| {
+                        l.map(|l| l.offset as u64 + l.length as u64)
+                            .expect("located")
+                    })
+                    .max()
+                    .unwrap_or(0);
+                (lo, hi)
             };
-            for (i, locs) in group {
-                let pre = buf.as_ref().map(|(lo, b)| (pack, *lo, b.as_slice()));
-                finish_file(
-                    *i,
-                    r.write_file(&r.dest(&items[*i].path), &items[*i].node, locs, pre),
-                );
+            group.sort_by_key(|(_, locs)| span(locs).0);
+            let mut start = 0;
+            while start < group.len() {
+                let (lo, mut hi) = span(&group[start].1);
+                let mut end = start + 1;
+                while end < group.len() {
+                    let (l, h) = span(&group[end].1);
+                    if h.max(hi) - lo.min(l) > PACK_WINDOW {
+                        break;
+                    }
+                    hi = hi.max(h);
+                    end += 1;
+                }
+                let buf = (hi > lo)
+                    .then(|| {
+                        repo.storage()
+                            .read_range(FileType::Pack, pack, lo, hi - lo)
+                            .ok()
+                    })
+                    .flatten();
+                for (i, locs) in &group[start..end] {
+                    let pre = buf.as_deref().map(|b| (&*pack, lo, b));
+                    finish_file(
+                        *i,
+                        r.write_file(&r.dest(&items[*i].path), &items[*i].node, locs, pre),
+                    );
+                }
+                start = end;
             }
         });
         own.par_iter().for_each(|(i, locs)| {
