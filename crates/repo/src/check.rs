@@ -132,72 +132,77 @@ pub fn check(repo: &Repository, read: ReadData, progress: &CheckProgress) -> Res
         report.warnings.push(format!("pack {id}: not referenced by any index (left by an interrupted run; `prune` removes it)"));
     }
 
-    // Snapshots and every tree they reach.
-    let snapshots = repo.storage().list(FileType::Snapshot)?;
-    report.snapshots = snapshots.len();
-    let mut todo: Vec<(Id, String)> = Vec::new();
-    for (id, _) in &snapshots {
-        match repo.load_json::<crate::snapshot::Snapshot>(FileType::Snapshot, id) {
-            Ok(s) => todo.push((s.tree, format!("snapshot {}", id.short()))),
-            Err(e) => err(format!("snapshot {id}: {e}")),
+    // The tree walk and the pack reads are independent: run them side by side.
+    let walk = || -> Result<(usize, usize)> {
+        let mut trees = 0usize;
+        let snapshots = repo.storage().list(FileType::Snapshot)?;
+        let mut todo: Vec<(Id, String)> = Vec::new();
+        for (id, _) in &snapshots {
+            match repo.load_json::<crate::snapshot::Snapshot>(FileType::Snapshot, id) {
+                Ok(s) => todo.push((s.tree, format!("snapshot {}", id.short()))),
+                Err(e) => err(format!("snapshot {id}: {e}")),
+            }
         }
-    }
-    let mut seen: HashSet<Id> = HashSet::new();
-    while !todo.is_empty() {
-        let batch: Vec<(Id, String)> = std::mem::take(&mut todo)
-            .into_iter()
-            .filter(|(id, _)| seen.insert(*id))
-            .collect();
-        let results: Vec<_> = batch
-            .par_iter()
-            .map(|(id, at)| (id, at, repo.load_tree(id)))
-            .collect();
-        for (id, at, tree) in results {
-            report.trees += 1;
-            let tree = match tree {
-                Ok(t) => t,
-                Err(e) => {
-                    err(format!("tree {id} (in {at}): {e}"));
-                    continue;
-                }
-            };
-            let idx = repo.index();
-            for n in &tree.nodes {
-                for blob in &n.content {
-                    if !idx.has(BlobType::Data, blob) {
-                        err(format!(
-                            "data blob {blob} of {at}/{}: not in any index",
-                            n.name_lossy()
-                        ));
+        let mut seen: HashSet<Id> = HashSet::new();
+        while !todo.is_empty() {
+            let batch: Vec<(Id, String)> = std::mem::take(&mut todo)
+                .into_iter()
+                .filter(|(id, _)| seen.insert(*id))
+                .collect();
+            let results: Vec<_> = batch
+                .par_iter()
+                .map(|(id, at)| (id, at, repo.load_tree(id)))
+                .collect();
+            for (id, at, tree) in results {
+                trees += 1;
+                let tree = match tree {
+                    Ok(t) => t,
+                    Err(e) => {
+                        err(format!("tree {id} (in {at}): {e}"));
+                        continue;
                     }
-                }
-                if let Some(sub) = n.subtree {
-                    todo.push((sub, format!("{at}/{}", n.name_lossy())));
+                };
+                let idx = repo.index();
+                for n in &tree.nodes {
+                    for blob in &n.content {
+                        if !idx.has(BlobType::Data, blob) {
+                            err(format!(
+                                "data blob {blob} of {at}/{}: not in any index",
+                                n.name_lossy()
+                            ));
+                        }
+                    }
+                    if let Some(sub) = n.subtree {
+                        todo.push((sub, format!("{at}/{}", n.name_lossy())));
+                    }
                 }
             }
         }
-    }
 
-    // Every byte of the selected packs.
-    let selected: Vec<(&Id, &Vec<IndexBlob>)> = packs
-        .iter()
-        .filter(|(id, _)| stored.contains_key(*id))
-        .filter(|(id, _)| match read {
-            ReadData::None => false,
-            ReadData::All => true,
-            ReadData::Subset(n, m) => id.0[0] as u32 % m == n - 1,
-            ReadData::Percent(p) => rand::random::<f64>() * 100.0 < p,
-        })
-        .collect();
-    report.packs_read = selected.len();
-    let read_bytes = AtomicU64::new(0);
-    selected.par_iter().for_each(|(id, blobs)| {
-        if let Err(m) = read_pack(repo, id, blobs) {
-            err(m);
-        }
-        read_bytes.fetch_add(1, Ordering::Relaxed);
-        progress.packs_read.fetch_add(1, Ordering::Relaxed);
-    });
+        Ok((snapshots.len(), trees))
+    };
+    let read_packs = || {
+        let selected: Vec<(&Id, &Vec<IndexBlob>)> = packs
+            .iter()
+            .filter(|(id, _)| stored.contains_key(*id))
+            .filter(|(id, _)| match read {
+                ReadData::None => false,
+                ReadData::All => true,
+                ReadData::Subset(n, m) => id.0[0] as u32 % m == n - 1,
+                ReadData::Percent(p) => rand::random::<f64>() * 100.0 < p,
+            })
+            .collect();
+        selected.par_iter().for_each(|(id, blobs)| {
+            if let Err(m) = read_pack(repo, id, blobs) {
+                err(m);
+            }
+            progress.packs_read.fetch_add(1, Ordering::Relaxed);
+        });
+        selected.len()
+    };
+    let (walked, packs_read) = rayon::join(walk, read_packs);
+    (report.snapshots, report.trees) = walked?;
+    report.packs_read = packs_read;
     report.errors = errors.into_inner().expect("errors");
     report.errors.sort();
     Ok(report)

@@ -170,7 +170,7 @@ impl Repository {
             )
         })?;
         let plain = if loc.uncompressed_length != 0 {
-            zstd::bulk::decompress(&plain, loc.uncompressed_length as usize).map_err(|e| {
+            decompress(&plain, loc.uncompressed_length as usize).map_err(|e| {
                 Error::corrupt(
                     "blob",
                     id,
@@ -305,4 +305,21 @@ impl Repository {
             ))),
         }
     }
+}
+
+thread_local! {
+    /// One zstd decompression context per thread: creating one per blob cost 13% of a
+    /// `check --read-data` (its tables are large and zeroed on creation).
+    static DECOMPRESSOR: std::cell::RefCell<Option<zstd::bulk::Decompressor<'static>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+fn decompress(data: &[u8], capacity: usize) -> std::io::Result<Vec<u8>> {
+    DECOMPRESSOR.with(|d| {
+        let mut d = d.borrow_mut();
+        if d.is_none() {
+            *d = Some(zstd::bulk::Decompressor::new()?);
+        }
+        d.as_mut().expect("created").decompress(data, capacity)
+    })
 }
