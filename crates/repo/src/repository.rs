@@ -43,17 +43,7 @@ impl Repository {
         let key_id = KeyFile::create(&key, password).save(&storage)?;
         let config = Config::new();
         storage.write_config(unpacked::seal(&key, &config, false))?;
-        let polynomial = config.polynomial()?;
-        Ok(Repository {
-            storage,
-            key,
-            key_id,
-            config,
-            polynomial,
-            chunker_tables: Tables::new(polynomial),
-            index: RwLock::default(),
-            index_loaded: Default::default(),
-        })
+        Repository::assemble(storage, key, key_id, config)
     }
 
     /// Opens an existing repository; the index is not loaded yet (see [`Self::load_index`]).
@@ -64,8 +54,12 @@ impl Repository {
         if config.version != 1 && config.version != 2 {
             return Err(Error::UnsupportedVersion(config.version));
         }
-        let polynomial = config.polynomial()?;
         storage.clean_temporary();
+        Repository::assemble(storage, key, key_id, config)
+    }
+
+    fn assemble(storage: Storage, key: Key, key_id: Id, config: Config) -> Result<Repository> {
+        let polynomial = config.polynomial()?;
         Ok(Repository {
             storage,
             key,
