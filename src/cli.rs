@@ -26,6 +26,9 @@ pub struct Cli {
     /// Print nothing but errors and requested output
     #[arg(short, long, global = true)]
     pub quiet: bool,
+    /// Keep trying this long when the repository is locked (e.g. 30s, 10m, 1h)
+    #[arg(long, global = true, value_parser = parse_duration)]
+    pub retry_lock: Option<std::time::Duration>,
     /// Worker threads (default: one per core)
     #[arg(long, global = true, default_value_t = 0)]
     pub threads: usize,
@@ -36,7 +39,7 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Create a new repository
-    Init,
+    Init(InitArgs),
     /// Back up files, directories, standard input or a command's output
     Backup(BackupArgs),
     /// List snapshots
@@ -51,11 +54,23 @@ pub enum Command {
     Cat(CatArgs),
     /// Verify the repository's structure and, with --read-data, every byte
     Check(CheckArgs),
+    /// Add, remove or replace the tags of snapshots
+    Tag(TagArgs),
+    /// Show what changed between two snapshots
+    Diff(DiffArgs),
+    /// Sizes, file counts, deduplication and compression of snapshots and the repository
+    Stats(StatsArgs),
     /// Manage the keys (passwords) that open the repository
     #[command(subcommand)]
     Key(KeyCommand),
     /// Remove stale locks
     Unlock(UnlockArgs),
+    /// Remove snapshots by retention policy (restic's rules) or by id
+    Forget(ForgetArgs),
+    /// Remove data no snapshot uses; repack mostly unused packs
+    Prune(PruneArgs),
+    /// Copy snapshots to another repository
+    Copy(CopyArgs),
     /// First run: create ./bunker-repo with a generated password, back up a directory, list it
     Quickstart(QuickstartArgs),
 }
@@ -116,6 +131,10 @@ pub struct BackupArgs {
     /// Time to record instead of now (RFC 3339 or "YYYY-MM-DD HH:MM:SS")
     #[arg(long)]
     pub time: Option<String>,
+    /// Tag the snapshot NAME and "forever": no retention policy ever removes it
+    /// (e.g. --label pre-migration before a risky change)
+    #[arg(long, value_name = "NAME")]
+    pub label: Option<String>,
 }
 
 #[derive(Args, Debug)]
@@ -184,6 +203,45 @@ pub struct CheckArgs {
     pub read_data_subset: Option<String>,
 }
 
+#[derive(Args, Debug)]
+pub struct TagArgs {
+    /// Snapshots to change (default: all that match the filters)
+    pub snapshots: Vec<String>,
+    /// Add these tags (repeatable, or comma-separated)
+    #[arg(long)]
+    pub add: Vec<String>,
+    /// Remove these tags (repeatable, or comma-separated)
+    #[arg(long)]
+    pub remove: Vec<String>,
+    /// Replace all tags with these (repeatable, or comma-separated; "" removes all)
+    #[arg(long, conflicts_with_all = ["add", "remove"])]
+    pub set: Vec<String>,
+    #[command(flatten)]
+    pub filter: FilterArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct DiffArgs {
+    /// The earlier snapshot (ID, prefix or "latest"; ID:subfolder compares a directory)
+    pub from: String,
+    /// The later snapshot
+    pub to: String,
+    /// Also list nodes whose metadata changed (mode, owner, times, attributes): U
+    #[arg(long)]
+    pub metadata: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct StatsArgs {
+    /// Snapshots to count (default: all that match the filters)
+    pub snapshots: Vec<String>,
+    /// restore-size, files-by-contents, blobs-per-file or raw-data
+    #[arg(long, default_value = "restore-size")]
+    pub mode: bunker_repo::StatsMode,
+    #[command(flatten)]
+    pub filter: FilterArgs,
+}
+
 #[derive(Subcommand, Debug)]
 pub enum KeyCommand {
     /// List keys
@@ -201,6 +259,115 @@ pub struct NewPasswordArgs {
     /// Read the new password from this file
     #[arg(long)]
     pub new_password_file: Option<PathBuf>,
+}
+
+#[derive(Args, Debug, Default)]
+pub struct InitArgs {
+    /// Chunk like the repository given with --from (so `copy` keeps blobs as they are)
+    #[arg(long)]
+    pub copy_chunker_params: bool,
+    /// The repository to take chunker parameters from
+    #[arg(long)]
+    pub from: Option<String>,
+    /// Its password file (else BUNKER_FROM_PASSWORD)
+    #[arg(long)]
+    pub from_password_file: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct CopyArgs {
+    /// Snapshots to copy (default: all that match the filters)
+    pub snapshots: Vec<String>,
+    /// Destination repository
+    #[arg(long)]
+    pub to: String,
+    /// Destination password file (else BUNKER_TO_PASSWORD)
+    #[arg(long)]
+    pub to_password_file: Option<PathBuf>,
+    /// Destination password command
+    #[arg(long)]
+    pub to_password_command: Option<String>,
+    #[command(flatten)]
+    pub filter: FilterArgs,
+}
+
+/// `forget`: restic's flags, with the same short forms.
+#[derive(Args, Debug)]
+pub struct ForgetArgs {
+    /// Remove these snapshots (ids, unique prefixes or "latest") instead of a policy
+    pub snapshots: Vec<String>,
+    /// Keep the last N snapshots
+    #[arg(short = 'l', long, value_name = "N", default_value_t = 0)]
+    pub keep_last: u32,
+    /// Keep the last N hourly snapshots
+    #[arg(short = 'H', long, value_name = "N", default_value_t = 0)]
+    pub keep_hourly: u32,
+    /// Keep the last N daily snapshots
+    #[arg(short = 'd', long, value_name = "N", default_value_t = 0)]
+    pub keep_daily: u32,
+    /// Keep the last N weekly (ISO week) snapshots
+    #[arg(short = 'w', long, value_name = "N", default_value_t = 0)]
+    pub keep_weekly: u32,
+    /// Keep the last N monthly snapshots
+    #[arg(short = 'm', long, value_name = "N", default_value_t = 0)]
+    pub keep_monthly: u32,
+    /// Keep the last N yearly snapshots
+    #[arg(short = 'y', long, value_name = "N", default_value_t = 0)]
+    pub keep_yearly: u32,
+    /// Keep snapshots newer than DURATION (e.g. 1y5m7d2h; m = months) before the newest
+    #[arg(long, value_name = "DURATION")]
+    pub keep_within: Option<bunker_repo::RetentionDuration>,
+    /// Keep hourly snapshots newer than DURATION before the newest
+    #[arg(long, value_name = "DURATION")]
+    pub keep_within_hourly: Option<bunker_repo::RetentionDuration>,
+    /// Keep daily snapshots newer than DURATION before the newest
+    #[arg(long, value_name = "DURATION")]
+    pub keep_within_daily: Option<bunker_repo::RetentionDuration>,
+    /// Keep weekly snapshots newer than DURATION before the newest
+    #[arg(long, value_name = "DURATION")]
+    pub keep_within_weekly: Option<bunker_repo::RetentionDuration>,
+    /// Keep monthly snapshots newer than DURATION before the newest
+    #[arg(long, value_name = "DURATION")]
+    pub keep_within_monthly: Option<bunker_repo::RetentionDuration>,
+    /// Keep yearly snapshots newer than DURATION before the newest
+    #[arg(long, value_name = "DURATION")]
+    pub keep_within_yearly: Option<bunker_repo::RetentionDuration>,
+    /// Keep snapshots with all these tags (comma-separated; repeat: any of the sets)
+    #[arg(long = "keep-tag", value_name = "TAGS")]
+    pub keep_tags: Vec<String>,
+    /// Apply the policy to groups of snapshots with the same host, paths and/or tags
+    /// ("" for one group)
+    #[arg(short = 'g', long, default_value = "host,paths")]
+    pub group_by: bunker_repo::GroupBy,
+    /// Only snapshots of this host (repeatable)
+    #[arg(long = "host")]
+    pub hosts: Vec<String>,
+    /// Only snapshots with these tags (comma-separated: all of them; repeat: any set)
+    #[arg(long = "tag")]
+    pub tags: Vec<String>,
+    /// Only snapshots that include this path (repeatable: all of them)
+    #[arg(long = "path")]
+    pub paths: Vec<String>,
+    /// Show what would be removed; remove nothing
+    #[arg(short = 'n', long)]
+    pub dry_run: bool,
+    /// Run prune after removing snapshots
+    #[arg(long)]
+    pub prune: bool,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct PruneArgs {
+    /// Unused space to tolerate in partly used packs: a percentage of the used size,
+    /// a size (e.g. 1G), or "unlimited" (never repack)
+    #[arg(long, default_value = "5%")]
+    pub max_unused: String,
+    /// Repack at most this much in one run (e.g. 10G)
+    #[arg(long)]
+    pub max_repack_size: Option<String>,
+    /// Only show what would be deleted and repacked
+    #[arg(short = 'n', long)]
+    pub dry_run: bool,
 }
 
 #[derive(Args, Debug)]
@@ -249,4 +416,31 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
         .parse()
         .map_err(|_| format!("invalid size {s:?}"))?;
     Ok((n * mult as f64) as u64)
+}
+
+/// Parses durations like 90s, 10m, 2h, 1h30m (a plain number is seconds).
+pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    let mut total = 0u64;
+    let mut num = String::new();
+    for c in s.trim().chars() {
+        if c.is_ascii_digit() {
+            num.push(c);
+            continue;
+        }
+        let n: u64 = num.parse().map_err(|_| format!("invalid duration {s:?}"))?;
+        num.clear();
+        total += n * match c {
+            's' => 1,
+            'm' => 60,
+            'h' => 3600,
+            'd' => 86400,
+            _ => return Err(format!("invalid duration {s:?}: use s, m, h or d")),
+        };
+    }
+    if !num.is_empty() {
+        total += num
+            .parse::<u64>()
+            .map_err(|_| format!("invalid duration {s:?}"))?;
+    }
+    Ok(std::time::Duration::from_secs(total))
 }

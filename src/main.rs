@@ -43,7 +43,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let globals = Globals::from(&cli);
     let result = match cli.command {
-        Command::Init => commands::init::run(&globals),
+        Command::Init(a) => commands::init::run(&globals, a),
         Command::Backup(a) => commands::backup::run(&globals, a),
         Command::Snapshots(a) => commands::snapshots::run(&globals, a),
         Command::Restore(a) => commands::restore::run(&globals, a),
@@ -51,8 +51,14 @@ fn main() -> ExitCode {
         Command::Dump(a) => commands::dump::run(&globals, a),
         Command::Cat(a) => commands::cat::run(&globals, a),
         Command::Check(a) => commands::check::run(&globals, a),
+        Command::Tag(a) => commands::tag::run(&globals, a),
+        Command::Diff(a) => commands::diff::run(&globals, a),
+        Command::Stats(a) => commands::stats::run(&globals, a),
         Command::Key(k) => commands::key::run(&globals, k),
         Command::Unlock(a) => commands::unlock::run(&globals, a),
+        Command::Forget(a) => commands::forget::run(&globals, a),
+        Command::Prune(a) => commands::prune::run(&globals, a),
+        Command::Copy(a) => commands::copy::run(&globals, a),
         Command::Quickstart(a) => commands::quickstart::run(&globals, a),
     };
     match result {

@@ -36,6 +36,29 @@ fn read_exclude_file(path: &std::path::Path) -> Result<Vec<String>> {
         .collect())
 }
 
+/// `--tag` values split at commas, then `--label NAME` as the tags NAME and "forever".
+fn tags(a: &BackupArgs) -> Result<Vec<String>> {
+    let mut tags: Vec<String> = a
+        .tags
+        .iter()
+        .flat_map(|t| t.split(','))
+        .filter(|t| !t.is_empty())
+        .map(String::from)
+        .collect();
+    if let Some(label) = &a.label {
+        let label = label.trim();
+        if label.is_empty() || label.contains(',') {
+            bail!("--label needs one name without commas, e.g. --label pre-migration");
+        }
+        for t in [label, bunker_repo::PROTECTED_TAG] {
+            if !tags.iter().any(|x| x == t) {
+                tags.push(t.to_string());
+            }
+        }
+    }
+    Ok(tags)
+}
+
 pub fn options(g: &Globals, a: &BackupArgs) -> Result<BackupOptions> {
     let mut excludes = a.excludes.clone();
     for f in &a.exclude_files {
@@ -48,13 +71,7 @@ pub fn options(g: &Globals, a: &BackupArgs) -> Result<BackupOptions> {
     };
     Ok(BackupOptions {
         host: a.host.clone().unwrap_or_else(bunker_repo::hostname),
-        tags: a
-            .tags
-            .iter()
-            .flat_map(|t| t.split(','))
-            .filter(|t| !t.is_empty())
-            .map(String::from)
-            .collect(),
+        tags: tags(a)?,
         excludes,
         exclude_caches: a.exclude_caches,
         one_file_system: a.one_file_system,

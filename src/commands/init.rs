@@ -1,16 +1,29 @@
-use anyhow::Result;
+use anyhow::{bail, Context, Result};
 use bunker_repo::{Repository, Storage};
 
 use super::Globals;
+use crate::cli::InitArgs;
 
-pub fn run(g: &Globals) -> Result<()> {
+pub fn run(g: &Globals, a: InitArgs) -> Result<()> {
     let location = g.location()?;
+    let polynomial = match (&a.from, a.copy_chunker_params) {
+        (Some(from), true) => {
+            let pw = match &a.from_password_file {
+                Some(f) => crate::password::from_file(f)?,
+                None => std::env::var("BUNKER_FROM_PASSWORD")
+                    .context("set BUNKER_FROM_PASSWORD or --from-password-file for --from")?,
+            };
+            Some(Repository::open(Storage::open(from)?, &pw)?.polynomial())
+        }
+        (None, true) => bail!("--copy-chunker-params needs --from REPO"),
+        _ => None,
+    };
     let storage = Storage::create(&location)?;
     let password = g.password()?;
     if password.is_empty() {
-        anyhow::bail!("refusing an empty password");
+        bail!("refusing an empty password");
     }
-    let repo = Repository::init(storage, &password)?;
+    let repo = Repository::init_with(storage, &password, polynomial)?;
     if g.json {
         println!(
             "{}",

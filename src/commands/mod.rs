@@ -3,13 +3,19 @@
 pub mod backup;
 pub mod cat;
 pub mod check;
+pub mod copy;
+pub mod diff;
 pub mod dump;
+pub mod forget;
 pub mod init;
 pub mod key;
 pub mod ls;
+pub mod prune;
 pub mod quickstart;
 pub mod restore;
 pub mod snapshots;
+pub mod stats;
+pub mod tag;
 pub mod unlock;
 
 use std::path::PathBuf;
@@ -28,6 +34,7 @@ pub struct Globals {
     pub json: bool,
     pub quiet: bool,
     pub threads: usize,
+    pub retry_lock: std::time::Duration,
 }
 
 impl From<&Cli> for Globals {
@@ -39,6 +46,7 @@ impl From<&Cli> for Globals {
             json: c.json,
             quiet: c.quiet,
             threads: c.threads,
+            retry_lock: c.retry_lock.unwrap_or_default(),
         }
     }
 }
@@ -78,7 +86,9 @@ impl Globals {
             return Err(bunker_repo::Error::NoRepository { location }.into());
         }
         let password = self.password()?;
-        Ok(Arc::new(Repository::open(storage, &password)?))
+        Ok(Arc::new(
+            Repository::open(storage, &password)?.with_lock_wait(self.retry_lock),
+        ))
     }
 
     pub fn say(&self, msg: impl AsRef<str>) {

@@ -67,6 +67,7 @@ pub fn run(g: &Globals, a: QuickstartArgs) -> Result<()> {
             stdin_filename: "stdin".into(),
             stdin_from_command: false,
             time: None,
+            label: None,
         },
     )?;
     let r = backup_paths(
@@ -92,6 +93,7 @@ pub fn run(g: &Globals, a: QuickstartArgs) -> Result<()> {
         json: g.json,
         quiet: g.quiet,
         threads: g.threads,
+        retry_lock: g.retry_lock,
     };
     super::snapshots::run(
         &globals,

@@ -3,5 +3,8 @@
 mod util;
 
 mod errors;
+mod forget;
 mod interop;
+mod maintenance;
+mod prune;
 mod roundtrip;

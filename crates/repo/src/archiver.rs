@@ -22,7 +22,6 @@ use crate::chunker::Chunker;
 use crate::error::{Error, Result};
 use crate::fsnode::{is_cache_dir, node_from_metadata, NameCache};
 use crate::id::Id;
-use crate::lock::Lock;
 use crate::pack::BlobType;
 use crate::repository::Repository;
 use crate::saver::BlobSaver;
@@ -458,7 +457,7 @@ pub fn backup_paths(
             "nothing to back up: give at least one path".into(),
         ));
     }
-    let _lock = Lock::acquire(repo.storage(), repo.key(), false)?;
+    let _lock = repo.lock(false)?;
     repo.load_index()?;
     let start = Local::now().fixed_offset();
     let mut top = TopDir::default();
@@ -562,7 +561,7 @@ pub fn backup_stream(
             "invalid stdin file name {filename:?}"
         )));
     }
-    let _lock = Lock::acquire(repo.storage(), repo.key(), false)?;
+    let _lock = repo.lock(false)?;
     repo.load_index()?;
     let start = Local::now().fixed_offset();
     let paths = vec![format!("/{filename}")];

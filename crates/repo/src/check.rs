@@ -11,7 +11,6 @@ use crate::crypto::OVERHEAD;
 use crate::error::{Error, Result};
 use crate::id::Id;
 use crate::index::{IndexBlob, IndexFile};
-use crate::lock::Lock;
 use crate::pack::{parse_header, BlobType};
 use crate::repository::Repository;
 use crate::storage::FileType;
@@ -86,7 +85,7 @@ fn expected_pack_size(blobs: &[IndexBlob]) -> u64 {
 
 /// Checks the repository; damage is reported in the result, not as an `Err`.
 pub fn check(repo: &Repository, read: ReadData, progress: &CheckProgress) -> Result<CheckReport> {
-    let _lock = Lock::acquire(repo.storage(), repo.key(), false)?;
+    let _lock = repo.lock(false)?;
     let mut report = CheckReport::default();
     let errors = Mutex::new(Vec::<String>::new());
     let err = |m: String| errors.lock().expect("errors").push(m);

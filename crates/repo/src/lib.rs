@@ -5,8 +5,11 @@ mod archiver;
 mod check;
 mod chunker;
 mod config;
+mod copy;
 mod crypto;
+mod diff;
 mod error;
+mod forget;
 mod fsnode;
 mod gostring;
 mod id;
@@ -14,11 +17,15 @@ mod index;
 mod keys;
 mod lock;
 mod pack;
+mod prune;
 mod repository;
 mod restorer;
+mod retention;
 mod saver;
 mod snapshot;
+mod stats;
 mod storage;
+mod tag;
 mod tree;
 mod unpacked;
 
@@ -28,16 +35,26 @@ pub use archiver::{
 pub use check::{check, CheckProgress, CheckReport, ReadData};
 pub use chunker::{Chunker, Polynomial};
 pub use config::Config;
+pub use copy::{copy, CopyReport};
 pub use crypto::Key;
+pub use diff::{diff, subtree_at, Change, DiffOptions, DiffStat, DiffStats};
 pub use error::{Error, Result};
+pub use forget::forget;
 pub use id::Id;
 pub use index::{IndexFile, MasterIndex};
 pub use keys::{hostname, KeyFile};
 pub use lock::{list_locks, remove_locks, Lock, LockFile};
 pub use pack::{parse_header, BlobType, PackedBlob};
+pub use prune::{parse_bytes, prune, MaxUnused, PruneOptions, PrunePlan, PruneProgress};
 pub use repository::Repository;
 pub use restorer::{restore, RestoreOptions, RestoreProgress, RestoreResult};
+pub use retention::{
+    apply_policy, is_protected, select_for_forget, Counters, GroupBy, GroupDecision, GroupKey,
+    KeptSnapshot, RetentionDuration, RetentionPolicy, PROTECTED_REASON, PROTECTED_TAG,
+};
 pub use snapshot::{Snapshot, SnapshotFilter, SnapshotSummary};
+pub use stats::{stats, RepoStats, StatsMode};
 pub use storage::{FileType, Storage};
+pub use tag::{retag, Retagged, TagChange};
 pub use tree::{Node, NodeKind, Tree};
 pub use unpacked::open_bytes as open_unpacked;

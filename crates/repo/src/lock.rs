@@ -107,6 +107,27 @@ pub struct Lock {
 }
 
 impl Lock {
+    /// Like [`Lock::acquire`], but retries for up to `wait` while the repository is
+    /// locked by someone else.
+    pub fn acquire_waiting(
+        storage: &Storage,
+        key: &Key,
+        exclusive: bool,
+        wait: Duration,
+    ) -> Result<Lock> {
+        let deadline = std::time::Instant::now() + wait;
+        let mut pause = Duration::from_millis(100);
+        loop {
+            match Lock::acquire(storage, key, exclusive) {
+                Err(Error::Locked { .. }) if std::time::Instant::now() + pause < deadline => {
+                    std::thread::sleep(pause);
+                    pause = (pause * 2).min(Duration::from_secs(5));
+                }
+                other => return other,
+            }
+        }
+    }
+
     /// Takes a lock, failing with [`Error::Locked`] if a conflicting live lock exists.
     pub fn acquire(storage: &Storage, key: &Key, exclusive: bool) -> Result<Lock> {
         let check = |own: Option<&Id>| -> Result<()> {

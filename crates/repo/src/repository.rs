@@ -28,11 +28,22 @@ pub struct Repository {
     chunker_tables: Tables,
     index: RwLock<MasterIndex>,
     index_loaded: std::sync::atomic::AtomicBool,
+    lock_wait: std::time::Duration,
 }
 
 impl Repository {
     /// Creates a new repository with one key for `password`.
     pub fn init(storage: Storage, password: &str) -> Result<Repository> {
+        Self::init_with(storage, password, None)
+    }
+
+    /// Creates a new repository; with `polynomial`, it chunks like the repository that
+    /// polynomial came from, so that `copy` between them keeps blobs as they are.
+    pub fn init_with(
+        storage: Storage,
+        password: &str,
+        polynomial: Option<Polynomial>,
+    ) -> Result<Repository> {
         if storage.config_exists()? {
             return Err(Error::AlreadyExists {
                 location: storage.location().to_string(),
@@ -41,7 +52,10 @@ impl Repository {
         storage.create_layout()?;
         let key = Key::random();
         let key_id = KeyFile::create(&key, password).save(&storage)?;
-        let config = Config::new();
+        let mut config = Config::new();
+        if let Some(p) = polynomial {
+            config.chunker_polynomial = p.to_hex();
+        }
         storage.write_config(unpacked::seal(&key, &config, false))?;
         Repository::assemble(storage, key, key_id, config)
     }
@@ -69,7 +83,20 @@ impl Repository {
             chunker_tables: Tables::new(polynomial),
             index: RwLock::default(),
             index_loaded: Default::default(),
+            lock_wait: std::time::Duration::ZERO,
         })
+    }
+
+    /// How long to keep trying when the repository is locked (restic's `--retry-lock`).
+    pub fn with_lock_wait(mut self, wait: std::time::Duration) -> Repository {
+        self.lock_wait = wait;
+        self
+    }
+
+    /// Takes a lock on the repository, waiting up to the configured time for a
+    /// conflicting one to go away.
+    pub fn lock(&self, exclusive: bool) -> Result<crate::lock::Lock> {
+        crate::lock::Lock::acquire_waiting(&self.storage, &self.key, exclusive, self.lock_wait)
     }
 
     pub fn storage(&self) -> &Storage {
@@ -273,6 +300,29 @@ impl Repository {
                 "snapshot prefix {spec} is ambiguous: give more digits"
             ))),
         }
+    }
+
+    /// The snapshots a multi-snapshot command works on, as restic selects them: each of
+    /// `specs` (an id, a unique prefix or `latest`) resolved, or with no specs every
+    /// snapshot `filter` matches. Sorted by time, each snapshot once.
+    pub fn find_snapshots(
+        &self,
+        specs: &[String],
+        filter: &crate::snapshot::SnapshotFilter,
+    ) -> Result<Vec<Snapshot>> {
+        let mut found = if specs.is_empty() {
+            let mut all = self.snapshots()?;
+            all.retain(|s| filter.matches(s));
+            all
+        } else {
+            specs
+                .iter()
+                .map(|spec| self.find_snapshot(spec, filter))
+                .collect::<Result<Vec<_>>>()?
+        };
+        found.sort_by(|a, b| a.time.cmp(&b.time).then(a.id.cmp(&b.id)));
+        found.dedup_by(|a, b| a.id == b.id);
+        Ok(found)
     }
 
     /// Resolves an id prefix among the files of one type.

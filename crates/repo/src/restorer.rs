@@ -17,7 +17,6 @@ use crate::error::{Error, Result};
 use crate::fsnode::apply_metadata;
 use crate::id::Id;
 use crate::index::BlobLocation;
-use crate::lock::Lock;
 use crate::pack::BlobType;
 use crate::repository::Repository;
 use crate::snapshot::Snapshot;
@@ -283,7 +282,7 @@ pub fn restore(
     opts: &RestoreOptions,
     progress: &RestoreProgress,
 ) -> Result<RestoreResult> {
-    let _lock = Lock::acquire(repo.storage(), repo.key(), false)?;
+    let _lock = repo.lock(false)?;
     repo.load_index()?;
     let inc = matcher(&opts.includes)?;
     let exc = matcher(&opts.excludes)?;

@@ -45,6 +45,8 @@ struct Job {
 
 struct Shared {
     repo: Arc<Repository>,
+    /// Skip blobs the index already has (off when repacking: those are the point).
+    dedup_index: bool,
     pending: Mutex<HashSet<(BlobType, Id)>>,
     packers: [Mutex<PackBuilder>; 2],
     unindexed: Mutex<(Vec<IndexPack>, usize, Instant)>,
@@ -118,9 +120,25 @@ pub struct BlobSaver {
 impl BlobSaver {
     /// Starts `threads` compress/encrypt workers and `uploaders` upload threads.
     pub fn new(repo: Arc<Repository>, threads: usize, uploaders: usize) -> BlobSaver {
+        Self::with_dedup(repo, threads, uploaders, true)
+    }
+
+    /// A saver that writes every blob given to it once, even if the index already has
+    /// it elsewhere: prune uses it to move live blobs out of packs it will delete.
+    pub fn for_repack(repo: Arc<Repository>, threads: usize) -> BlobSaver {
+        Self::with_dedup(repo, threads, 1, false)
+    }
+
+    fn with_dedup(
+        repo: Arc<Repository>,
+        threads: usize,
+        uploaders: usize,
+        dedup_index: bool,
+    ) -> BlobSaver {
         let threads = threads.max(1);
         let shared = Arc::new(Shared {
             repo,
+            dedup_index,
             pending: Mutex::default(),
             packers: [Mutex::default(), Mutex::default()],
             unindexed: Mutex::new((Vec::new(), 0, Instant::now())),
@@ -180,7 +198,7 @@ impl BlobSaver {
         if let Some(e) = self.shared.error.lock().expect("error slot").as_ref() {
             return Err(Error::Invalid(format!("saving blobs failed earlier: {e}")));
         }
-        if self.shared.repo.index().has(blob_type, &id) {
+        if self.shared.dedup_index && self.shared.repo.index().has(blob_type, &id) {
             return Ok(false);
         }
         if !self

@@ -1,0 +1,68 @@
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use bunker_repo::{copy, Repository, Storage};
+
+use super::Globals;
+use crate::cli::CopyArgs;
+
+pub fn run(g: &Globals, a: CopyArgs) -> Result<()> {
+    let src = g.open()?;
+    let storage = Storage::open(&a.to)?;
+    if !storage.config_exists()? {
+        return Err(bunker_repo::Error::NoRepository {
+            location: a.to.clone(),
+        }
+        .into());
+    }
+    let password = match (&a.to_password_command, &a.to_password_file) {
+        (None, None) => std::env::var("BUNKER_TO_PASSWORD")
+            .context("no password for the destination: set BUNKER_TO_PASSWORD, --to-password-file or --to-password-command")?,
+        (cmd, file) => crate::password::resolve(file.as_deref(), cmd.as_deref())?,
+    };
+    let dst = Arc::new(Repository::open(storage, &password)?);
+    let filter = a.filter.to_filter();
+    let snaps: Vec<_> = if a.snapshots.is_empty() {
+        src.snapshots()?
+            .into_iter()
+            .filter(|s| filter.matches(s))
+            .collect()
+    } else {
+        a.snapshots
+            .iter()
+            .map(|s| src.find_snapshot(s, &filter))
+            .collect::<bunker_repo::Result<_>>()?
+    };
+    let report = copy(&src, dst, &snaps, g.threads)?;
+    if g.json {
+        let copied: Vec<_> = report
+            .copied
+            .iter()
+            .map(|(s, d)| serde_json::json!({"source": s, "target": d}))
+            .collect();
+        println!(
+            "{}",
+            serde_json::json!({"copied": copied, "skipped": report.skipped, "rechunked": report.rechunked})
+        );
+    } else {
+        for (s, d) in &report.copied {
+            g.say(format!(
+                "snapshot {} copied to {} as {}",
+                s.short(),
+                a.to,
+                d.short()
+            ));
+        }
+        for s in &report.skipped {
+            g.say(format!(
+                "snapshot {} skipped: {} already has it",
+                s.short(),
+                a.to
+            ));
+        }
+        if report.rechunked {
+            g.say("the repositories chunk differently: file contents were re-chunked for the destination");
+        }
+    }
+    Ok(())
+}

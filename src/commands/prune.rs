@@ -1,0 +1,101 @@
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use anyhow::{anyhow, Result};
+use bunker_repo::{prune, PruneOptions, PruneProgress};
+
+use super::Globals;
+use crate::cli::PruneArgs;
+use crate::output::{bytes, Ticker};
+
+pub fn options(g: &Globals, a: &PruneArgs) -> Result<PruneOptions> {
+    Ok(PruneOptions {
+        max_unused: a
+            .max_unused
+            .parse()
+            .map_err(|e: String| anyhow!("--max-unused: {e}"))?,
+        max_repack_size: a
+            .max_repack_size
+            .as_deref()
+            .map(bunker_repo::parse_bytes)
+            .transpose()
+            .map_err(|e| anyhow!("--max-repack-size: {e}"))?,
+        dry_run: a.dry_run,
+        threads: g.threads,
+    })
+}
+
+/// Runs prune on an open repository and reports the plan.
+pub fn run_on(g: &Globals, repo: &Arc<bunker_repo::Repository>, opts: &PruneOptions) -> Result<()> {
+    let progress = Arc::new(PruneProgress::default());
+    let p = progress.clone();
+    let ticker = Ticker::start(
+        g.quiet || g.json,
+        None,
+        Box::new(move || {
+            format!(
+                "{} packs repacked, {} deleted",
+                p.packs_repacked.load(Ordering::Relaxed),
+                p.packs_deleted.load(Ordering::Relaxed)
+            )
+        }),
+    );
+    let plan = prune(repo, opts, &progress);
+    drop(ticker);
+    let plan = plan?;
+    if g.json {
+        let mut v = serde_json::to_value(&plan)?;
+        v["dry_run"] = serde_json::json!(opts.dry_run);
+        println!("{v}");
+        return Ok(());
+    }
+    let verb = if opts.dry_run { "would" } else { "will" };
+    g.say(format!(
+        "used:    {:>10} blobs, {}",
+        plan.blobs_used,
+        bytes(plan.bytes_used)
+    ));
+    g.say(format!(
+        "unused:  {:>10} blobs, {}",
+        plan.blobs_unused,
+        bytes(plan.bytes_unused)
+    ));
+    g.say(format!(
+        "packs:   {} in total; {verb} delete {}, repack {} ({}), keep {}",
+        plan.packs_total,
+        plan.packs_delete.len(),
+        plan.packs_repack.len(),
+        bytes(plan.bytes_repack),
+        plan.packs_keep
+    ));
+    g.say(format!(
+        "unused space after prune: {}",
+        bytes(plan.bytes_unused_after)
+    ));
+    g.say(
+        format!(
+            "{} free {} of {}",
+            if opts.dry_run { "would" } else { "freed:" },
+            bytes(plan.bytes_freed),
+            bytes(plan.bytes_total)
+        )
+        .replace("freed: free", "freed"),
+    );
+    if opts.dry_run {
+        for p in &plan.packs_delete {
+            g.say(format!("delete pack {p}"));
+        }
+        for p in &plan.packs_repack {
+            g.say(format!("repack pack {p}"));
+        }
+    } else {
+        g.say("done");
+    }
+    Ok(())
+}
+
+pub fn run(g: &Globals, a: PruneArgs) -> Result<()> {
+    let opts = options(g, &a)?;
+    let repo = g.open()?;
+    run_on(g, &repo, &opts)
+}
