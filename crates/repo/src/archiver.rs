@@ -434,14 +434,10 @@ fn find_parent(
         ParentChoice::Snapshot(spec) => repo
             .find_snapshot(spec, &SnapshotFilter::default())
             .map(Some),
-        ParentChoice::Auto => {
-            let filter = SnapshotFilter {
-                hosts: vec![opts.host.clone()],
-                tags: Vec::new(),
-                paths: paths.to_vec(),
-            };
-            Ok(repo.snapshots()?.into_iter().rfind(|s| filter.matches(s)))
-        }
+        ParentChoice::Auto => Ok(repo
+            .snapshots()?
+            .into_iter()
+            .rfind(|s| s.hostname == opts.host && s.has_exactly_paths(paths))),
     }
 }
 

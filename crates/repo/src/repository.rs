@@ -254,6 +254,8 @@ impl Repository {
                 Ok(s) => snaps.push(s),
                 // Storage trouble is not damage: report it as the failure it is.
                 Err(e @ Error::Storage { .. }) => return Err(e),
+                // Removed since it was listed (forget, tag): not there any more.
+                Err(Error::NotFound { .. }) => {}
                 Err(e) => errors.push(e),
             }
         }

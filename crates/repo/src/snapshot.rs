@@ -89,34 +89,43 @@ pub struct SnapshotFilter {
 }
 
 impl SnapshotFilter {
+    /// restic's selection: any of the hosts; any of the tag sets (a set matches when the
+    /// snapshot has all its tags; an empty entry matches snapshots without tags); and
+    /// every one of the paths among the snapshot's paths.
     pub fn matches(&self, s: &Snapshot) -> bool {
-        if !self.hosts.is_empty() && !self.hosts.contains(&s.hostname) {
-            return false;
-        }
-        if !self.tags.is_empty()
-            && !self.tags.iter().any(|set| {
-                set.split(',')
-                    .filter(|t| !t.is_empty())
-                    .all(|t| s.tags.iter().any(|x| x == t))
-            })
-        {
-            return false;
-        }
-        if !self.paths.is_empty() {
-            let mut want: Vec<&String> = self.paths.iter().collect();
-            let mut have: Vec<&String> = s.paths.iter().collect();
-            want.sort();
-            have.sort();
-            if want != have {
-                return false;
-            }
-        }
-        true
+        (self.hosts.is_empty() || self.hosts.contains(&s.hostname))
+            && (self.tags.is_empty() || self.tags.iter().any(|set| s.has_tags(set)))
+            && self.paths.iter().all(|p| s.paths.contains(p))
     }
 }
 
 impl Snapshot {
     pub fn short_id(&self) -> String {
         self.id.short()
+    }
+
+    /// restic's `HasTags` for a comma-separated set: every tag present; an empty tag
+    /// in the set matches a snapshot without tags.
+    pub fn has_tags(&self, set: &str) -> bool {
+        for tag in set.split(',').map(str::trim) {
+            if tag.is_empty() && self.tags.is_empty() {
+                return true;
+            }
+            if !self.tags.iter().any(|t| t == tag) {
+                return false;
+            }
+        }
+        true
+    }
+
+    /// The same set of paths, in any order (how a backup finds its parent).
+    pub fn has_exactly_paths(&self, paths: &[String]) -> bool {
+        let mut a: Vec<&String> = self.paths.iter().collect();
+        let mut b: Vec<&String> = paths.iter().collect();
+        a.sort();
+        b.sort();
+        a.dedup();
+        b.dedup();
+        a == b
     }
 }

@@ -267,7 +267,13 @@ impl Storage {
             };
             let mut size = e.metadata().content_length();
             if size == 0 {
-                size = self.size(ft, &id)?;
+                // The lister gave no size: ask. A file removed since it was listed (a lock
+                // released by another process) is simply no longer there.
+                size = match self.size(ft, &id) {
+                    Ok(n) => n,
+                    Err(Error::NotFound { .. }) => continue,
+                    Err(e) => return Err(e),
+                };
             }
             out.push((id, size));
         }

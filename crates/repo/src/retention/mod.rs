@@ -147,15 +147,7 @@ fn tag_set_text(s: &str) -> String {
 /// restic's `HasTags`: every tag of the set is present; an empty tag in the set matches
 /// a snapshot without tags.
 fn has_tags(snapshot: &Snapshot, set: &[&str]) -> bool {
-    for tag in set {
-        if tag.is_empty() && snapshot.tags.is_empty() {
-            return true;
-        }
-        if !snapshot.tags.iter().any(|t| t == tag) {
-            return false;
-        }
-    }
-    true
+    snapshot.has_tags(&set.join(","))
 }
 
 /// The snapshots `forget` works on, selected as restic 0.14 selects them: any of the
@@ -164,11 +156,7 @@ fn has_tags(snapshot: &Snapshot, set: &[&str]) -> bool {
 pub fn select_for_forget(snapshots: Vec<Snapshot>, filter: &SnapshotFilter) -> Vec<Snapshot> {
     snapshots
         .into_iter()
-        .filter(|s| filter.hosts.is_empty() || filter.hosts.contains(&s.hostname))
-        .filter(|s| {
-            filter.tags.is_empty() || filter.tags.iter().any(|set| has_tags(s, &tag_set(set)))
-        })
-        .filter(|s| filter.paths.iter().all(|p| s.paths.contains(p)))
+        .filter(|s| filter.matches(s))
         .collect()
 }
 
