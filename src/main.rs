@@ -39,7 +39,8 @@ fn exit_code(e: &anyhow::Error) -> u8 {
 }
 
 fn main() -> ExitCode {
-    bunker_heap::return_large_buffers();
+    bunker_process::return_large_buffers();
+    bunker_process::default_sigpipe();
     let cli = Cli::parse();
     let globals = Globals::from(&cli);
     let result = match cli.command {

@@ -3,7 +3,6 @@
 //! process of this host that no longer exists, is stale. Held locks are refreshed every
 //! five minutes by a background thread.
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -101,7 +100,7 @@ pub fn list_locks(storage: &Storage, key: &Key) -> Result<Vec<(Id, Option<LockFi
 /// A lock this process holds; released on drop.
 pub struct Lock {
     inner: Arc<Mutex<Id>>,
-    stop: Arc<AtomicBool>,
+    stop: Option<crossbeam_channel::Sender<()>>,
     refresher: Option<JoinHandle<()>>,
     storage: Storage,
 }
@@ -155,21 +154,16 @@ impl Lock {
             return Err(e);
         }
         let inner = Arc::new(Mutex::new(id));
-        let stop = Arc::new(AtomicBool::new(false));
+        // Dropping `stop` (in Lock's drop) wakes the refresher at once.
+        let (stop, stopped) = crossbeam_channel::bounded::<()>(0);
         let refresher = {
-            let (inner, stop, storage, key) =
-                (inner.clone(), stop.clone(), storage.clone(), key.clone());
+            let (inner, storage, key) = (inner.clone(), storage.clone(), key.clone());
             std::thread::Builder::new()
                 .name("bunker-lock".into())
                 .spawn(move || {
-                    let mut waited = Duration::ZERO;
-                    while !stop.load(Ordering::Relaxed) {
-                        std::thread::sleep(Duration::from_millis(200));
-                        waited += Duration::from_millis(200);
-                        if waited < REFRESH_EVERY {
-                            continue;
-                        }
-                        waited = Duration::ZERO;
+                    while let Err(crossbeam_channel::RecvTimeoutError::Timeout) =
+                        stopped.recv_timeout(REFRESH_EVERY)
+                    {
                         if let Ok(new) = write_lock(&storage, &key, exclusive) {
                             let mut cur = inner.lock().expect("lock id");
                             let _ = storage.remove(FileType::Lock, &cur);
@@ -181,7 +175,7 @@ impl Lock {
         };
         Ok(Lock {
             inner,
-            stop,
+            stop: Some(stop),
             refresher,
             storage: storage.clone(),
         })
@@ -197,7 +191,7 @@ fn write_lock(storage: &Storage, key: &Key, exclusive: bool) -> Result<Id> {
 
 impl Drop for Lock {
     fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
+        drop(self.stop.take());
         if let Some(h) = self.refresher.take() {
             let _ = h.join();
         }

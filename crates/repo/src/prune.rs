@@ -327,27 +327,33 @@ pub fn prune(
     // 1. Live blobs out of the packs to repack.
     if !plan.packs_repack.is_empty() {
         let saver = BlobSaver::for_repack(repo.clone(), threads);
-        for pid in &plan.packs_repack {
-            let data = repo.storage().read(FileType::Pack, pid)?;
-            for b in &packs[pid].blobs {
-                if !keeper.contains(&(b.blob_type, b.id)) {
-                    continue;
+        // Packs are read and their live blobs verified in parallel; the saver packs and
+        // writes behind.
+        plan.packs_repack
+            .par_iter()
+            .try_for_each(|pid| -> Result<()> {
+                let data = repo.storage().read(FileType::Pack, pid)?;
+                for b in &packs[pid].blobs {
+                    if !keeper.contains(&(b.blob_type, b.id)) {
+                        continue;
+                    }
+                    let loc = crate::index::BlobLocation {
+                        pack: *pid,
+                        offset: b.offset,
+                        length: b.length,
+                        uncompressed_length: b.uncompressed_length,
+                    };
+                    let end = b.offset as usize + b.length as usize;
+                    let raw = data
+                        .get(b.offset as usize..end)
+                        .ok_or_else(|| Error::corrupt("pack", pid, "blob past the end"))?;
+                    // Verified (MAC, decompression, hash), then moved as it is.
+                    repo.decode_blob(&b.id, &loc, raw)?;
+                    saver.save_sealed(b.blob_type, b.id, raw.to_vec(), b.uncompressed_length)?;
                 }
-                let loc = crate::index::BlobLocation {
-                    pack: *pid,
-                    offset: b.offset,
-                    length: b.length,
-                    uncompressed_length: b.uncompressed_length,
-                };
-                let end = b.offset as usize + b.length as usize;
-                let raw = data
-                    .get(b.offset as usize..end)
-                    .ok_or_else(|| Error::corrupt("pack", pid, "blob past the end"))?;
-                let plain = repo.decode_blob(&b.id, &loc, raw)?;
-                saver.save_with_id(b.blob_type, b.id, plain)?;
-            }
-            progress.packs_repacked.fetch_add(1, Ordering::Relaxed);
-        }
+                progress.packs_repacked.fetch_add(1, Ordering::Relaxed);
+                Ok(())
+            })?;
         saver.finish()?;
     }
 

@@ -41,6 +41,9 @@ struct Job {
     blob_type: BlobType,
     id: Id,
     data: Vec<u8>,
+    /// `Some(uncompressed length)` when `data` is already sealed (compressed and
+    /// encrypted) and only needs a place in a pack.
+    sealed: Option<u32>,
 }
 
 struct Shared {
@@ -149,7 +152,8 @@ impl BlobSaver {
             data_added_packed: AtomicU64::new(0),
         });
         let (jtx, jrx) = bounded::<Job>(threads * 2);
-        let (utx, urx) = bounded::<PackBuilder>(uploaders.max(1));
+        // A full pack is handed straight to an uploader (no queue): one 16 MiB buffer less.
+        let (utx, urx) = bounded::<PackBuilder>(0);
         let workers = (0..threads)
             .map(|i| {
                 let (s, rx, utx) = (shared.clone(), jrx.clone(), utx.clone());
@@ -195,6 +199,28 @@ impl BlobSaver {
     }
 
     pub fn save_with_id(&self, blob_type: BlobType, id: Id, data: Vec<u8>) -> Result<bool> {
+        self.submit(blob_type, id, data, None)
+    }
+
+    /// Stores a blob exactly as it is sealed elsewhere (prune moves verified blobs this
+    /// way: each blob is encrypted on its own, so it can change packs unchanged).
+    pub fn save_sealed(
+        &self,
+        blob_type: BlobType,
+        id: Id,
+        sealed: Vec<u8>,
+        uncompressed_length: u32,
+    ) -> Result<bool> {
+        self.submit(blob_type, id, sealed, Some(uncompressed_length))
+    }
+
+    fn submit(
+        &self,
+        blob_type: BlobType,
+        id: Id,
+        data: Vec<u8>,
+        sealed: Option<u32>,
+    ) -> Result<bool> {
         if let Some(e) = self.shared.error.lock().expect("error slot").as_ref() {
             return Err(Error::Invalid(format!("saving blobs failed earlier: {e}")));
         }
@@ -215,6 +241,7 @@ impl BlobSaver {
             blob_type,
             id,
             data,
+            sealed,
         })
         .map_err(|_| Error::Invalid("blob saver stopped".into()))?;
         Ok(true)
@@ -269,13 +296,24 @@ fn seal_loop(s: &Shared, rx: &Receiver<Job>, uploads: &Sender<PackBuilder>) {
         if s.failed() {
             continue;
         }
-        let plain_len = job.data.len();
-        let (payload, uncompressed_length) = match compress.then(|| compressor.compress(&job.data))
-        {
-            Some(Ok(c)) if c.len() < plain_len => (c, plain_len as u32),
-            _ => (job.data, 0),
+        let (sealed, uncompressed_length, plain_len) = match job.sealed {
+            Some(ulen) => {
+                let plain = if ulen != 0 {
+                    ulen as usize
+                } else {
+                    job.data.len().saturating_sub(crate::crypto::OVERHEAD)
+                };
+                (job.data, ulen, plain)
+            }
+            None => {
+                let plain_len = job.data.len();
+                let (payload, ulen) = match compress.then(|| compressor.compress(&job.data)) {
+                    Some(Ok(c)) if c.len() < plain_len => (c, plain_len as u32),
+                    _ => (job.data, 0),
+                };
+                (s.repo.key().encrypt(&payload), ulen, plain_len)
+            }
         };
-        let sealed = s.repo.key().encrypt(&payload);
         match job.blob_type {
             BlobType::Data => s.data_blobs.fetch_add(1, Ordering::Relaxed),
             BlobType::Tree => s.tree_blobs.fetch_add(1, Ordering::Relaxed),

@@ -7,8 +7,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use opendal::options::{ListOptions, ReadOptions};
-use opendal::BytesRange;
+use opendal::options::ListOptions;
 use opendal::ErrorKind;
 
 use crate::error::{Error, Result};
@@ -137,6 +136,11 @@ impl Storage {
     }
 
     pub fn read(&self, ft: FileType, id: &Id) -> Result<Vec<u8>> {
+        if ft == FileType::Pack {
+            // Packs are large: size first, then one exact read.
+            let size = self.size(ft, id)?;
+            return self.read_range(ft, id, 0, size);
+        }
         let path = Self::path(ft, id);
         match self.op.read(&path) {
             Ok(b) => Ok(into_vec(b)),
@@ -148,30 +152,30 @@ impl Storage {
         }
     }
 
+    /// Reads `len` bytes at `offset` into one buffer of exactly that size (opendal's own
+    /// buffers arrive in pieces; joining them cost a second copy of every pack read).
     pub fn read_range(&self, ft: FileType, id: &Id, offset: u64, len: u64) -> Result<Vec<u8>> {
         let path = Self::path(ft, id);
-        let opts = ReadOptions {
-            range: BytesRange::new(offset, Some(len)),
-            ..Default::default()
+        let not_found = |e: opendal::Error| match e.kind() {
+            ErrorKind::NotFound => Error::NotFound {
+                what: ft.name(),
+                id: id.to_hex(),
+            },
+            _ => self.err("read", &path, e),
         };
-        let buf = self
-            .op
-            .read_options(&path, opts)
-            .map_err(|e| match e.kind() {
-                ErrorKind::NotFound => Error::NotFound {
-                    what: ft.name(),
-                    id: id.to_hex(),
-                },
-                _ => self.err("read", &path, e),
-            })?;
-        if buf.len() as u64 != len {
+        let reader = self.op.reader(&path).map_err(not_found)?;
+        let mut buf = Vec::with_capacity(len as usize);
+        let n = reader
+            .read_into(&mut buf, offset..offset + len)
+            .map_err(not_found)?;
+        if n as u64 != len || buf.len() as u64 != len {
             return Err(Error::corrupt(
                 ft.name(),
                 id,
                 format!("short read at {offset}+{len}"),
             ));
         }
-        Ok(into_vec(buf))
+        Ok(buf)
     }
 
     /// Writes a whole file; durable (file and directory synced on local disks) on return.
