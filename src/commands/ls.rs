@@ -79,8 +79,8 @@ fn walk(
 
 pub fn run(g: &Globals, a: LsArgs) -> Result<()> {
     let repo = g.open()?;
-    repo.load_index()?;
     let snap = repo.find_snapshot(&a.snapshot, &a.filter.to_filter())?;
+    repo.load_index()?;
     if g.json {
         let mut v = crate::commands::snapshots::snapshot_json(&snap);
         v["struct_type"] = serde_json::json!("snapshot");

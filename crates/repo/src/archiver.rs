@@ -454,7 +454,6 @@ pub fn backup_paths(
         ));
     }
     let _lock = repo.lock(false)?;
-    repo.load_index()?;
     let start = Local::now().fixed_offset();
     let mut top = TopDir::default();
     let mut snap_paths = Vec::new();
@@ -484,7 +483,10 @@ pub fn backup_paths(
     }
     snap_paths.sort();
     snap_paths.dedup();
+    // The parent first, then the index (read in reverse): whatever the parent refers
+    // to is in an index file written before it.
     let parent = find_parent(&repo, opts, &snap_paths)?;
+    repo.load_index()?;
     let threads = effective_threads(opts);
     let archiver = Archiver {
         repo: &repo,
@@ -558,10 +560,10 @@ pub fn backup_stream(
         )));
     }
     let _lock = repo.lock(false)?;
-    repo.load_index()?;
     let start = Local::now().fixed_offset();
     let paths = vec![format!("/{filename}")];
     let parent = find_parent(&repo, opts, &paths)?;
+    repo.load_index()?;
     let archiver = Archiver {
         repo: &repo,
         saver: BlobSaver::new(repo.clone(), effective_threads(opts), 1),

@@ -86,6 +86,9 @@ fn expected_pack_size(blobs: &[IndexBlob]) -> u64 {
 /// Checks the repository; damage is reported in the result, not as an `Err`.
 pub fn check(repo: &Repository, read: ReadData, progress: &CheckProgress) -> Result<CheckReport> {
     let _lock = repo.lock(false)?;
+    // Snapshots first, then the index: a snapshot a concurrent backup writes later is
+    // not checked, rather than checked against an index that predates it.
+    let snapshots = repo.storage().list(FileType::Snapshot)?;
     let mut report = CheckReport::default();
     let errors = Mutex::new(Vec::<String>::new());
     let err = |m: String| errors.lock().expect("errors").push(m);
@@ -134,7 +137,6 @@ pub fn check(repo: &Repository, read: ReadData, progress: &CheckProgress) -> Res
     // The tree walk and the pack reads are independent: run them side by side.
     let walk = || -> Result<(usize, usize)> {
         let mut trees = 0usize;
-        let snapshots = repo.storage().list(FileType::Snapshot)?;
         let mut todo: Vec<(Id, String)> = Vec::new();
         for (id, _) in &snapshots {
             match repo.load_json::<crate::snapshot::Snapshot>(FileType::Snapshot, id) {

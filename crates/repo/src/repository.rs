@@ -27,7 +27,8 @@ pub struct Repository {
     polynomial: Polynomial,
     chunker_tables: Tables,
     index: RwLock<MasterIndex>,
-    index_loaded: std::sync::atomic::AtomicBool,
+    /// Index files already in the master index.
+    loaded_indexes: std::sync::Mutex<std::collections::HashSet<Id>>,
     lock_wait: std::time::Duration,
 }
 
@@ -82,7 +83,7 @@ impl Repository {
             polynomial,
             chunker_tables: Tables::new(polynomial),
             index: RwLock::default(),
-            index_loaded: Default::default(),
+            loaded_indexes: Default::default(),
             lock_wait: std::time::Duration::ZERO,
         })
     }
@@ -143,25 +144,40 @@ impl Repository {
         unpacked::open(&self.key, &data, ft.name(), id)
     }
 
-    /// Reads all index files in parallel into the master index (once; later calls
-    /// return at once).
+    /// Reads the index files not read yet into the master index. Operations call it
+    /// after choosing their snapshots (read in reverse: snapshot, then index), and
+    /// [`Self::read_blob`] calls it again when a blob is missing.
     pub fn load_index(&self) -> Result<()> {
-        if self
-            .index_loaded
-            .swap(true, std::sync::atomic::Ordering::SeqCst)
-        {
+        // Concurrent callers wait here, so every file is read once.
+        let mut loaded = self.loaded_indexes.lock().expect("loaded indexes");
+        let first = loaded.is_empty();
+        let new: Vec<Id> = self
+            .storage
+            .list(FileType::Index)?
+            .into_iter()
+            .map(|(id, _)| id)
+            .filter(|id| !loaded.contains(id))
+            .collect();
+        if new.is_empty() && !first {
             return Ok(());
         }
-        let files = self.storage.list(FileType::Index)?;
-        let loaded: Vec<IndexFile> = files
+        let files: Vec<(Id, Option<IndexFile>)> = new
             .par_iter()
-            .map(|(id, _)| self.load_json::<IndexFile>(FileType::Index, id))
+            .map(
+                |id| match self.load_json::<IndexFile>(FileType::Index, id) {
+                    Ok(f) => Ok((*id, Some(f))),
+                    // Superseded and removed by a prune since it was listed.
+                    Err(Error::NotFound { .. }) => Ok((*id, None)),
+                    Err(e) => Err(e),
+                },
+            )
             .collect::<Result<_>>()?;
         let mut idx = self.index.write().expect("index lock");
-        for f in &loaded {
-            for p in &f.packs {
+        for (id, f) in files {
+            for p in f.iter().flat_map(|f| &f.packs) {
                 idx.add_pack(p);
             }
+            loaded.insert(id);
         }
         Ok(())
     }
@@ -213,7 +229,14 @@ impl Repository {
 
     /// Reads one blob's plaintext.
     pub fn read_blob(&self, t: BlobType, id: &Id) -> Result<Vec<u8>> {
-        let loc = self.locate(t, id).ok_or_else(|| Error::NotFound {
+        let mut loc = self.locate(t, id);
+        if loc.is_none() {
+            // A snapshot written after our index was read (a concurrent backup) refers
+            // to index files we have not seen: read the new ones, then look again.
+            self.load_index()?;
+            loc = self.locate(t, id);
+        }
+        let loc = loc.ok_or_else(|| Error::NotFound {
             what: if t == BlobType::Tree {
                 "tree blob"
             } else {
