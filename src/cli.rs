@@ -392,30 +392,7 @@ pub struct QuickstartArgs {
 
 /// Parses sizes like 1024, 500K, 2M, 3G, 1T (powers of 1024).
 pub fn parse_size(s: &str) -> Result<u64, String> {
-    let s = s.trim();
-    let (num, mult) = match s.char_indices().find(|(_, c)| c.is_ascii_alphabetic()) {
-        Some((i, _)) => {
-            let m = match s[i..]
-                .to_ascii_uppercase()
-                .trim_end_matches('B')
-                .trim_end_matches('I')
-            {
-                "" => 1,
-                "K" => 1 << 10,
-                "M" => 1 << 20,
-                "G" => 1 << 30,
-                "T" => 1u64 << 40,
-                u => return Err(format!("unknown size unit {u:?}")),
-            };
-            (&s[..i], m)
-        }
-        None => (s, 1),
-    };
-    let n: f64 = num
-        .trim()
-        .parse()
-        .map_err(|_| format!("invalid size {s:?}"))?;
-    Ok((n * mult as f64) as u64)
+    bunker_repo::parse_bytes(s)
 }
 
 /// Parses durations like 90s, 10m, 2h, 1h30m (a plain number is seconds).

@@ -389,13 +389,7 @@ fn thread_pool(threads: usize) -> Result<rayon::ThreadPool> {
 }
 
 fn effective_threads(opts: &BackupOptions) -> usize {
-    if opts.threads > 0 {
-        opts.threads
-    } else {
-        std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(2)
-    }
+    crate::saver::worker_threads(opts.threads)
 }
 
 fn new_snapshot(

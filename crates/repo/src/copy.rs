@@ -141,13 +141,7 @@ pub fn copy(
     dst.load_index()?;
     let have: std::collections::HashSet<Id> = dst.snapshots()?.iter().map(lineage).collect();
     let rechunk = src.polynomial() != dst.polynomial();
-    let threads = if threads > 0 {
-        threads
-    } else {
-        std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(2)
-    };
+    let threads = crate::saver::worker_threads(threads);
     let copier = Copier {
         src,
         dst: &dst,

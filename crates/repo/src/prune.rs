@@ -316,13 +316,7 @@ pub fn prune(
     if opts.dry_run {
         return Ok(plan);
     }
-    let threads = if opts.threads > 0 {
-        opts.threads
-    } else {
-        std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(2)
-    };
+    let threads = crate::saver::worker_threads(opts.threads);
 
     // 1. Live blobs out of the packs to repack.
     if !plan.packs_repack.is_empty() {

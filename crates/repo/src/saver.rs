@@ -26,6 +26,17 @@ pub const PACK_SIZE: usize = 16 * 1024 * 1024;
 const INDEX_BLOBS: usize = 50_000;
 const INDEX_EVERY: Duration = Duration::from_secs(60);
 
+/// The worker count to use: `requested`, or one per core when it is 0.
+pub fn worker_threads(requested: usize) -> usize {
+    if requested > 0 {
+        requested
+    } else {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2)
+    }
+}
+
 /// What the saver added to the repository.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct SaverStats {
