@@ -26,6 +26,10 @@ pub struct Cli {
     /// Print nothing but errors and requested output
     #[arg(short, long, global = true)]
     pub quiet: bool,
+    /// Do not take shared locks (read a repository on a read-only disk); maintenance
+    /// commands still lock
+    #[arg(long, global = true)]
+    pub no_lock: bool,
     /// Keep trying this long when the repository is locked (e.g. 30s, 10m, 1h)
     #[arg(long, global = true, value_parser = parse_duration)]
     pub retry_lock: Option<std::time::Duration>,

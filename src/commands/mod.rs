@@ -35,6 +35,7 @@ pub struct Globals {
     pub quiet: bool,
     pub threads: usize,
     pub retry_lock: std::time::Duration,
+    pub no_lock: bool,
 }
 
 impl From<&Cli> for Globals {
@@ -47,6 +48,7 @@ impl From<&Cli> for Globals {
             quiet: c.quiet,
             threads: c.threads,
             retry_lock: c.retry_lock.unwrap_or_default(),
+            no_lock: c.no_lock,
         }
     }
 }
@@ -87,7 +89,9 @@ impl Globals {
         }
         let password = self.password()?;
         Ok(Arc::new(
-            Repository::open(storage, &password)?.with_lock_wait(self.retry_lock),
+            Repository::open(storage, &password)?
+                .with_lock_wait(self.retry_lock)
+                .with_no_lock(self.no_lock),
         ))
     }
 

@@ -94,6 +94,7 @@ pub fn run(g: &Globals, a: QuickstartArgs) -> Result<()> {
         quiet: g.quiet,
         threads: g.threads,
         retry_lock: g.retry_lock,
+        no_lock: g.no_lock,
     };
     super::snapshots::run(
         &globals,

@@ -210,6 +210,28 @@ fn read_only_repository_can_be_listed() {
     assert_eq!(o.status.code(), Some(0), "{e}");
     let listed: Vec<serde_json::Value> = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(listed.len(), 1);
+
+    // Restoring needs a lock file, which a read-only repository cannot take: one clear
+    // line; with --no-lock (restic's flag) the restore works.
+    let t = s.path("t");
+    std::fs::create_dir(&t).unwrap();
+    chmod(&t, 0o777);
+    chmod_r(&repo, 0o555);
+    let locked = unprivileged(&repo, &format!("restore latest --target {}", t.display()));
+    let free = unprivileged(
+        &repo,
+        &format!("--no-lock restore latest --target {}", t.display()),
+    );
+    let checked = unprivileged(&repo, "--no-lock check --read-data");
+    chmod_r(&repo, 0o755);
+    assert_eq!(locked.status.code(), Some(1), "{}", err(&locked));
+    assert_eq!(err(&locked).lines().count(), 1, "{}", err(&locked));
+    assert!(free.status.success(), "{}", err(&free));
+    assert!(checked.status.success(), "{}", err(&checked));
+    assert_eq!(
+        std::fs::read(restored(&t, &s.path("src")).join("a")).unwrap(),
+        b"a\n"
+    );
 }
 
 #[test]

@@ -102,10 +102,21 @@ pub struct Lock {
     inner: Arc<Mutex<Id>>,
     stop: Option<crossbeam_channel::Sender<()>>,
     refresher: Option<JoinHandle<()>>,
-    storage: Storage,
+    /// `None` for the stand-in of `--no-lock`: nothing to refresh or remove.
+    storage: Option<Storage>,
 }
 
 impl Lock {
+    /// A lock that is not held (`--no-lock`).
+    pub fn none() -> Lock {
+        Lock {
+            inner: Arc::default(),
+            stop: None,
+            refresher: None,
+            storage: None,
+        }
+    }
+
     /// Like [`Lock::acquire`], but retries for up to `wait` while the repository is
     /// locked by someone else.
     pub fn acquire_waiting(
@@ -177,7 +188,7 @@ impl Lock {
             inner,
             stop: Some(stop),
             refresher,
-            storage: storage.clone(),
+            storage: Some(storage.clone()),
         })
     }
 }
@@ -195,8 +206,10 @@ impl Drop for Lock {
         if let Some(h) = self.refresher.take() {
             let _ = h.join();
         }
-        let id = *self.inner.lock().expect("lock id");
-        let _ = self.storage.remove(FileType::Lock, &id);
+        if let Some(storage) = &self.storage {
+            let id = *self.inner.lock().expect("lock id");
+            let _ = storage.remove(FileType::Lock, &id);
+        }
     }
 }
 

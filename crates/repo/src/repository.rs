@@ -30,6 +30,7 @@ pub struct Repository {
     /// Index files already in the master index.
     loaded_indexes: std::sync::Mutex<std::collections::HashSet<Id>>,
     lock_wait: std::time::Duration,
+    no_lock: bool,
 }
 
 impl Repository {
@@ -85,6 +86,7 @@ impl Repository {
             index: RwLock::default(),
             loaded_indexes: Default::default(),
             lock_wait: std::time::Duration::ZERO,
+            no_lock: false,
         })
     }
 
@@ -94,9 +96,19 @@ impl Repository {
         self
     }
 
+    /// Skip shared locks (restic's `--no-lock`): reading a repository on a read-only
+    /// disk then works. Exclusive locks (forget, tag, prune) are always taken.
+    pub fn with_no_lock(mut self, no_lock: bool) -> Repository {
+        self.no_lock = no_lock;
+        self
+    }
+
     /// Takes a lock on the repository, waiting up to the configured time for a
     /// conflicting one to go away.
     pub fn lock(&self, exclusive: bool) -> Result<crate::lock::Lock> {
+        if self.no_lock && !exclusive {
+            return Ok(crate::lock::Lock::none());
+        }
         crate::lock::Lock::acquire_waiting(&self.storage, &self.key, exclusive, self.lock_wait)
     }
 
