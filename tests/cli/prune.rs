@@ -104,6 +104,17 @@ fn prune_frees_space_and_keeps_every_live_snapshot_whole() {
     );
 }
 
+/// Starts `bunker prune --max-unused 0%` in the background.
+fn spawn_prune(repo: &Path, stderr: Stdio) -> std::process::Child {
+    Command::new(bunker_bin())
+        .args(["-r", repo.to_str().unwrap(), "prune", "--max-unused", "0%"])
+        .env("BUNKER_PASSWORD", PASSWORD)
+        .stdout(Stdio::null())
+        .stderr(stderr)
+        .spawn()
+        .unwrap()
+}
+
 fn walk_size(dir: &Path) -> u64 {
     let mut total = 0;
     let mut stack = vec![dir.to_path_buf()];
@@ -153,19 +164,7 @@ fn prune_killed_at_any_point_leaves_a_repository_that_checks_and_a_later_prune_f
     let kept = snapshot_ids(&s.repo());
     let mut interrupted = 0;
     for delay_ms in [20u64, 80, 200, 400, 800] {
-        let mut child = Command::new(bunker_bin())
-            .args([
-                "-r",
-                s.repo().to_str().unwrap(),
-                "prune",
-                "--max-unused",
-                "0%",
-            ])
-            .env("BUNKER_PASSWORD", PASSWORD)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
+        let mut child = spawn_prune(&s.repo(), Stdio::null());
         std::thread::sleep(Duration::from_millis(delay_ms));
         if child.try_wait().unwrap().is_none() {
             interrupted += 1;
@@ -213,19 +212,7 @@ fn a_backup_started_during_prune_waits_and_its_snapshot_restores_whole() {
     for f in 0..3u64 {
         write(&new.join(format!("n{f}")), &noise(1_000_000, 5000 + f));
     }
-    let prune = Command::new(bunker_bin())
-        .args([
-            "-r",
-            s.repo().to_str().unwrap(),
-            "prune",
-            "--max-unused",
-            "0%",
-        ])
-        .env("BUNKER_PASSWORD", PASSWORD)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let prune = spawn_prune(&s.repo(), Stdio::piped());
     // Start the backup once prune holds its lock.
     let start = Instant::now();
     while std::fs::read_dir(s.repo().join("locks")).unwrap().count() == 0

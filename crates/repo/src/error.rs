@@ -70,6 +70,17 @@ impl Error {
         }
     }
 
+    pub(crate) fn missing_blob(t: crate::pack::BlobType, id: &Id) -> Error {
+        let what = match t {
+            crate::pack::BlobType::Tree => "tree blob",
+            crate::pack::BlobType::Data => "data blob",
+        };
+        Error::NotFound {
+            what,
+            id: id.to_hex(),
+        }
+    }
+
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Error {
         Error::Io {
             path: path.into(),

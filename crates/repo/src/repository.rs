@@ -248,14 +248,7 @@ impl Repository {
             self.load_index()?;
             loc = self.locate(t, id);
         }
-        let loc = loc.ok_or_else(|| Error::NotFound {
-            what: if t == BlobType::Tree {
-                "tree blob"
-            } else {
-                "data blob"
-            },
-            id: id.to_hex(),
-        })?;
+        let loc = loc.ok_or_else(|| Error::missing_blob(t, id))?;
         let raw = self.storage.read_range(
             FileType::Pack,
             &loc.pack,

@@ -299,14 +299,7 @@ fn blob_totals(
         .map(|id| (BlobType::Tree, id))
         .chain(data.iter().map(|id| (BlobType::Data, id)));
     for (t, id) in blobs {
-        let loc = index.get(t, id).ok_or_else(|| Error::NotFound {
-            what: if t == BlobType::Tree {
-                "tree blob"
-            } else {
-                "data blob"
-            },
-            id: id.to_hex(),
-        })?;
+        let loc = index.get(t, id).ok_or_else(|| Error::missing_blob(t, id))?;
         let length = loc.length as u64;
         stored += length;
         if loc.uncompressed_length != 0 {
