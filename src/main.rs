@@ -23,7 +23,11 @@ mod exit {
 
 fn exit_code(e: &anyhow::Error) -> u8 {
     for cause in e.chain() {
-        if let Some(r) = cause.downcast_ref::<bunker_repo::Error>() {
+        let repo_error = match cause.downcast_ref::<bunker_jobs::Error>() {
+            Some(bunker_jobs::Error::Repo(r)) => Some(r),
+            _ => cause.downcast_ref::<bunker_repo::Error>(),
+        };
+        if let Some(r) = repo_error {
             return match r {
                 bunker_repo::Error::NoRepository { .. } => exit::NO_REPOSITORY,
                 bunker_repo::Error::WrongPassword { .. } => exit::WRONG_PASSWORD,
@@ -40,8 +44,12 @@ fn exit_code(e: &anyhow::Error) -> u8 {
 
 fn main() -> ExitCode {
     bunker_process::return_large_buffers();
-    bunker_process::default_sigpipe();
     let cli = Cli::parse();
+    // Commands that feed database tools through pipes must see a tool that died as an
+    // error (and clean up), not be killed by SIGPIPE.
+    if !matches!(cli.command, Command::Pg(_) | Command::Drill(_)) {
+        bunker_process::default_sigpipe();
+    }
     let globals = Globals::from(&cli);
     let result = match cli.command {
         Command::Init(a) => commands::init::run(&globals, a),
@@ -60,6 +68,8 @@ fn main() -> ExitCode {
         Command::Forget(a) => commands::forget::run(&globals, a),
         Command::Prune(a) => commands::prune::run(&globals, a),
         Command::Copy(a) => commands::copy::run(&globals, a),
+        Command::Pg(c) => commands::pg::run(&globals, c),
+        Command::Drill(c) => commands::drill::run(&globals, c),
         Command::Quickstart(a) => commands::quickstart::run(&globals, a),
     };
     match result {

@@ -37,15 +37,14 @@ fn read_exclude_file(path: &std::path::Path) -> Result<Vec<String>> {
 }
 
 /// `--tag` values split at commas, then `--label NAME` as the tags NAME and "forever".
-fn tags(a: &BackupArgs) -> Result<Vec<String>> {
-    let mut tags: Vec<String> = a
-        .tags
+pub fn tags(given: &[String], label: Option<&str>) -> Result<Vec<String>> {
+    let mut tags: Vec<String> = given
         .iter()
         .flat_map(|t| t.split(','))
         .filter(|t| !t.is_empty())
         .map(String::from)
         .collect();
-    if let Some(label) = &a.label {
+    if let Some(label) = label {
         let label = label.trim();
         if label.is_empty() || label.contains(',') {
             bail!("--label needs one name without commas, e.g. --label pre-migration");
@@ -71,7 +70,7 @@ pub fn options(g: &Globals, a: &BackupArgs) -> Result<BackupOptions> {
     };
     Ok(BackupOptions {
         host: a.host.clone().unwrap_or_else(bunker_repo::hostname),
-        tags: tags(a)?,
+        tags: tags(&a.tags, a.label.as_deref())?,
         excludes,
         exclude_caches: a.exclude_caches,
         one_file_system: a.one_file_system,

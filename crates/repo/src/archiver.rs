@@ -548,15 +548,73 @@ pub fn backup_stream(
     progress: &BackupProgress,
     check: &mut dyn FnMut() -> Result<()>,
 ) -> Result<BackupResult> {
-    if filename.is_empty() || filename.contains('/') {
-        return Err(Error::Invalid(format!(
-            "invalid stdin file name {filename:?}"
-        )));
+    let mut rd = Some(rd);
+    backup_streams(repo, opts, progress, &mut |sink| {
+        let rd = rd.take().expect("one stream");
+        sink.add(filename, 0o644, rd)?;
+        check()
+    })
+}
+
+/// Receives the streams of a [`backup_streams`] run: each becomes one file at the
+/// snapshot's root.
+pub struct StreamSink<'s, 'a> {
+    archiver: &'s Archiver<'a>,
+    nodes: Vec<Node>,
+    extra: serde_json::Map<String, serde_json::Value>,
+}
+
+impl StreamSink<'_, '_> {
+    /// Records a field in the snapshot (what only the end of the streams tells: sizes,
+    /// end times), beside the options' own extra fields.
+    pub fn set_extra(&mut self, key: &str, value: serde_json::Value) {
+        self.extra.insert(key.to_string(), value);
     }
+
+    /// Reads `rd` to its end into a file `filename` with permission bits `mode`;
+    /// returns its size.
+    pub fn add(&mut self, filename: &str, mode: u32, rd: impl Read) -> Result<u64> {
+        if filename.is_empty() || filename.contains('/') || filename == "." || filename == ".." {
+            return Err(Error::Invalid(format!(
+                "invalid stream file name {filename:?}"
+            )));
+        }
+        if self.nodes.iter().any(|n| n.name == filename.as_bytes()) {
+            return Err(Error::Invalid(format!("two streams named {filename:?}")));
+        }
+        let (content, size) = self.archiver.save_stream(rd, None)?;
+        let mut node = Node::new(filename.as_bytes().to_vec(), NodeKind::File);
+        let now = Local::now().fixed_offset();
+        node.mode = mode;
+        node.mtime = now;
+        node.atime = now;
+        node.ctime = now;
+        node.uid = nix::unistd::getuid().as_raw();
+        node.gid = nix::unistd::getgid().as_raw();
+        node.user = self.archiver.names.user(node.uid);
+        node.group = self.archiver.names.group(node.gid);
+        node.size = size;
+        node.content = content;
+        let progress = self.archiver.progress;
+        progress.files.fetch_add(1, Ordering::Relaxed);
+        progress.files_new.fetch_add(1, Ordering::Relaxed);
+        self.nodes.push(node);
+        Ok(size)
+    }
+}
+
+/// Backs up several streams (database dumps, command outputs) into one snapshot whose
+/// root holds one file per stream. `body` adds the streams; if it fails (a dump tool
+/// exited non-zero) no snapshot is written, and the data already stored is reused by
+/// the next run.
+pub fn backup_streams(
+    repo: Arc<Repository>,
+    opts: &BackupOptions,
+    progress: &BackupProgress,
+    body: &mut dyn FnMut(&mut StreamSink<'_, '_>) -> Result<()>,
+) -> Result<BackupResult> {
     let _lock = repo.lock(false)?;
     let start = Local::now().fixed_offset();
-    let paths = vec![format!("/{filename}")];
-    let parent = find_parent(&repo, opts, &paths)?;
     repo.load_index()?;
     let archiver = Archiver {
         repo: &repo,
@@ -568,22 +626,37 @@ pub fn backup_stream(
         warnings: Mutex::default(),
         changed: Mutex::default(),
     };
-    let (content, size) = archiver.save_stream(rd, None)?;
-    check()?;
-    let mut node = Node::new(filename.as_bytes().to_vec(), NodeKind::File);
-    let now = Local::now().fixed_offset();
-    node.mode = 0o644;
-    node.mtime = now;
-    node.atime = now;
-    node.ctime = now;
-    node.uid = nix::unistd::getuid().as_raw();
-    node.gid = nix::unistd::getgid().as_raw();
-    node.user = archiver.names.user(node.uid);
-    node.group = archiver.names.group(node.gid);
-    node.size = size;
-    node.content = content;
-    progress.files.fetch_add(1, Ordering::Relaxed);
-    progress.files_new.fetch_add(1, Ordering::Relaxed);
-    let tree_id = archiver.save_tree(Tree { nodes: vec![node] })?;
-    finish(archiver, opts, paths, tree_id, parent.map(|p| p.id), start)
+    let mut sink = StreamSink {
+        archiver: &archiver,
+        nodes: Vec::new(),
+        extra: serde_json::Map::new(),
+    };
+    body(&mut sink)?;
+    let StreamSink {
+        mut nodes, extra, ..
+    } = sink;
+    let mut snap_opts = opts.clone();
+    snap_opts.extra.extend(extra);
+    if nodes.is_empty() {
+        return Err(Error::Invalid(
+            "nothing to back up: no stream was given".into(),
+        ));
+    }
+    nodes.sort_by(|a, b| a.name.cmp(&b.name));
+    let paths: Vec<String> = nodes
+        .iter()
+        .map(|n| format!("/{}", String::from_utf8_lossy(&n.name)))
+        .collect();
+    // Streams reuse nothing of a parent but the record of it: the newest snapshot of
+    // the same host and files.
+    let parent = find_parent(&repo, opts, &paths)?;
+    let tree_id = archiver.save_tree(Tree { nodes })?;
+    finish(
+        archiver,
+        &snap_opts,
+        paths,
+        tree_id,
+        parent.map(|p| p.id),
+        start,
+    )
 }

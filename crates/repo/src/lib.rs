@@ -9,6 +9,7 @@ mod copy;
 mod crypto;
 mod diff;
 mod error;
+mod file_reader;
 mod forget;
 mod fsnode;
 mod gostring;
@@ -30,7 +31,8 @@ mod tree;
 mod unpacked;
 
 pub use archiver::{
-    backup_paths, backup_stream, BackupOptions, BackupProgress, BackupResult, ParentChoice,
+    backup_paths, backup_stream, backup_streams, BackupOptions, BackupProgress, BackupResult,
+    ParentChoice, StreamSink,
 };
 pub use check::{check, CheckProgress, CheckReport, ReadData};
 pub use chunker::{Chunker, Polynomial};
@@ -39,6 +41,7 @@ pub use copy::{copy, CopyReport};
 pub use crypto::Key;
 pub use diff::{diff, subtree_at, Change, DiffOptions, DiffStat, DiffStats};
 pub use error::{Error, Result};
+pub use file_reader::FileReader;
 pub use forget::forget;
 pub use id::Id;
 pub use index::{IndexFile, MasterIndex};

@@ -22,6 +22,9 @@ pub enum FileType {
     Index,
     Pack,
     Lock,
+    /// bunker's own: the encrypted report of a restore drill (`drills/`), where restic
+    /// does not look.
+    Drill,
 }
 
 impl FileType {
@@ -33,6 +36,7 @@ impl FileType {
             FileType::Index => "index",
             FileType::Pack => "data",
             FileType::Lock => "locks",
+            FileType::Drill => "drills",
         }
     }
 
@@ -44,6 +48,7 @@ impl FileType {
             FileType::Index => "index",
             FileType::Pack => "pack",
             FileType::Lock => "lock",
+            FileType::Drill => "drill report",
         }
     }
 }

@@ -4,6 +4,10 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+mod pg;
+
+pub use pg::*;
+
 #[derive(Parser, Debug)]
 #[command(
     name = "bunker",
@@ -75,6 +79,12 @@ pub enum Command {
     Prune(PruneArgs),
     /// Copy snapshots to another repository
     Copy(CopyArgs),
+    /// PostgreSQL logical backups: dump, restore, recover a table, export CSV
+    #[command(subcommand)]
+    Pg(PgCommand),
+    /// Prove that backups restore: restore into a throwaway target and check it
+    #[command(subcommand)]
+    Drill(DrillCommand),
     /// First run: create ./bunker-repo with a generated password, back up a directory, list it
     Quickstart(QuickstartArgs),
 }

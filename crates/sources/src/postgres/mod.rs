@@ -1,0 +1,13 @@
+//! PostgreSQL through its own client tools: `pg_dump`, `pg_dumpall`, `pg_restore` and
+//! `psql`, so that connection strings, `.pgpass`, `PG*` variables and TLS settings mean
+//! exactly what they mean to those tools.
+
+mod error;
+mod restore;
+mod server;
+mod tools;
+
+pub use error::{Error, Result};
+pub use restore::{ArchiveInput, RestoreOptions, ScratchDatabase, TableRef};
+pub use server::{quote_ident, quote_literal, Database, Server, ServerInfo};
+pub use tools::{Dump, Tool};

@@ -1,0 +1,203 @@
+//! `pg backup | restore | export`: PostgreSQL logical backups.
+
+use std::io::{IsTerminal, Write};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use bunker_jobs::postgres::{self as pgjob, PgBackupOptions, PgSnapshot};
+use bunker_repo::BackupProgress;
+use bunker_sources::postgres::{Server, TableRef};
+
+use super::Globals;
+use crate::cli::{PgBackupArgs, PgCommand, PgConnArgs, PgExportArgs, PgRestoreArgs};
+use crate::output::{bytes, Ticker};
+
+pub fn run(g: &Globals, c: PgCommand) -> Result<()> {
+    match c {
+        PgCommand::Backup(a) => backup(g, a),
+        PgCommand::Restore(a) => restore(g, a),
+        PgCommand::Export(a) => export(g, a),
+    }
+}
+
+pub fn server(c: &PgConnArgs) -> Server {
+    Server::new(&c.dsn, c.pg_bin.as_deref())
+}
+
+fn backup(g: &Globals, a: PgBackupArgs) -> Result<()> {
+    let repo = g.open()?;
+    let server = server(&a.conn);
+    let opts = PgBackupOptions {
+        dbs: a.dbs.clone(),
+        all: a.all,
+        globals: !a.no_globals,
+        backup: bunker_repo::BackupOptions {
+            host: a.host.clone().unwrap_or_else(bunker_repo::hostname),
+            tags: super::backup::tags(&a.tags, a.label.as_deref())?,
+            threads: g.threads,
+            ..Default::default()
+        },
+    };
+    let progress = Arc::new(BackupProgress::default());
+    let started = Instant::now();
+    let ticker = {
+        let p = progress.clone();
+        Ticker::start(
+            g.quiet || g.json,
+            None,
+            Box::new(move || format!("{} dumped", bytes(p.bytes.load(Ordering::Relaxed)))),
+        )
+    };
+    let result = pgjob::backup(repo, &server, &opts, &progress);
+    drop(ticker);
+    let r = result?;
+    let secs = started.elapsed().as_secs_f64();
+    let s = r.backup.snapshot.summary.clone().unwrap_or_default();
+    if g.json {
+        println!(
+            "{}",
+            serde_json::json!({
+                "message_type": "summary",
+                "snapshot_id": r.backup.snapshot.id,
+                "postgres": r.meta,
+                "data_added": s.data_added,
+                "data_added_packed": s.data_added_packed,
+                "total_bytes_processed": s.total_bytes_processed,
+                "total_duration": secs,
+                "warnings": r.warnings,
+            })
+        );
+        return Ok(());
+    }
+    for w in &r.warnings {
+        eprintln!("warning: {w}");
+    }
+    for d in &r.meta.databases {
+        g.say(format!(
+            "{:<24} {:>12} dumped ({} on disk)",
+            d.database.name,
+            bytes(d.dump_bytes),
+            bytes(d.database.size)
+        ));
+    }
+    g.say(format!(
+        "Added to the repository: {} ({} stored)",
+        bytes(s.data_added),
+        bytes(s.data_added_packed)
+    ));
+    g.say(format!(
+        "PostgreSQL {}: {} database(s), {} in {secs:.1}s",
+        r.meta.server_version,
+        r.meta.databases.len(),
+        bytes(s.total_bytes_processed)
+    ));
+    g.say(format!("snapshot {} saved", r.backup.snapshot.short_id()));
+    Ok(())
+}
+
+/// Asks on the terminal; without one, `--yes` is required.
+fn confirm(question: &str, yes: bool) -> Result<()> {
+    if yes {
+        return Ok(());
+    }
+    if !std::io::stdin().is_terminal() {
+        bail!("{question}: not confirmed (no terminal); pass --yes to confirm in scripts");
+    }
+    eprint!("{question} [y/N] ");
+    std::io::stderr().flush()?;
+    let mut answer = String::new();
+    std::io::stdin().read_line(&mut answer)?;
+    if !matches!(answer.trim(), "y" | "Y" | "yes") {
+        bail!("not confirmed; nothing was changed");
+    }
+    Ok(())
+}
+
+fn restore(g: &Globals, a: PgRestoreArgs) -> Result<()> {
+    let repo = g.open()?;
+    let server = server(&a.conn);
+    let snap = PgSnapshot::find(repo.clone(), &a.snapshot)?;
+    let short = snap.snapshot.short_id();
+    if a.globals {
+        let file = snap.meta.globals.clone().with_context(|| {
+            format!("snapshot {short} has no globals (it was made with --no-globals)")
+        })?;
+        let mut rd = snap.open(&file)?;
+        let errors = server.restore_globals(&mut rd)?;
+        for e in &errors {
+            eprintln!("note: {e}");
+        }
+        g.say(format!(
+            "globals restored ({} statement(s) reported errors, e.g. roles that already exist)",
+            errors.len()
+        ));
+    }
+    let Some(db) = a.db.as_deref() else {
+        return Ok(());
+    };
+    if let Some(t) = &a.table {
+        let table: TableRef = t.parse()?;
+        let rows = pgjob::recover_table(&snap, &server, db, db, &table, &a.to_schema)?;
+        g.say(format!(
+            "table {table} of snapshot {short} recovered as {}.{} in database {db}: {rows} rows",
+            a.to_schema, table.name
+        ));
+        return Ok(());
+    }
+    let started = Instant::now();
+    if a.replace {
+        confirm(
+            &format!(
+                "Replace database {db:?} with its copy from snapshot {short} ({})? A safety snapshot is taken first",
+                snap.snapshot.time.format("%Y-%m-%d %H:%M:%S")
+            ),
+            a.yes,
+        )?;
+        let host = bunker_repo::hostname();
+        let out = pgjob::restore_replace(
+            repo,
+            &snap,
+            &server,
+            db,
+            a.jobs,
+            a.spool_dir.as_deref(),
+            a.drop_old,
+            host,
+        )?;
+        g.say(format!(
+            "safety snapshot {} of the old {db:?} saved (tag pre-restore)",
+            &out.safety_snapshot[..8]
+        ));
+        g.say(format!(
+            "database {db:?} replaced by snapshot {short} in {:.1}s; {}",
+            started.elapsed().as_secs_f64(),
+            match &out.old_database {
+                Some(old) => format!("the old one is kept as {old:?}"),
+                None => "the old one was dropped".to_string(),
+            }
+        ));
+        return Ok(());
+    }
+    let to =
+        a.to.clone()
+            .unwrap_or_else(|| format!("{db}_restored_{short}"));
+    pgjob::restore_new(&snap, &server, db, &to, a.jobs, a.spool_dir.as_deref())?;
+    g.say(format!(
+        "database {db:?} of snapshot {short} restored as {to:?} in {:.1}s",
+        started.elapsed().as_secs_f64()
+    ));
+    Ok(())
+}
+
+fn export(g: &Globals, a: PgExportArgs) -> Result<()> {
+    let repo = g.open()?;
+    let server = server(&a.conn);
+    let snap = PgSnapshot::find(repo, &a.snapshot)?;
+    let table: TableRef = a.table.parse()?;
+    let mut out = std::io::stdout().lock();
+    pgjob::export_csv(&snap, &server, &a.db, &table, &mut out)?;
+    out.flush()?;
+    Ok(())
+}
