@@ -79,6 +79,7 @@ pub fn options(g: &Globals, a: &BackupArgs) -> Result<BackupOptions> {
         threads: g.threads,
         time: a.time.as_deref().map(parse_time).transpose()?,
         extra: Default::default(),
+        stream_chunks: Default::default(),
     })
 }
 

@@ -1,10 +1,12 @@
 //! bunker's integration tests: one binary, real oracles (restic, rustic), real files.
 
+mod pgcluster;
 mod util;
 
 mod errors;
 mod forget;
 mod interop;
 mod maintenance;
+mod pg;
 mod prune;
 mod roundtrip;

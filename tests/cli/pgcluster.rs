@@ -59,7 +59,16 @@ impl Cluster {
         c.as_postgres("initdb")
             .args(["-D"])
             .arg(c.data())
-            .args(["-U", "postgres", "-A", "trust", "-E", "UTF8", "--locale=C.UTF-8", "--no-sync"])
+            .args([
+                "-U",
+                "postgres",
+                "-A",
+                "trust",
+                "-E",
+                "UTF8",
+                "--locale=C.UTF-8",
+                "--no-sync",
+            ])
             .run_ok();
         let mut extra = vec![
             format!("port = {}", c.port),
@@ -75,7 +84,10 @@ impl Cluster {
         text.push_str(&extra.join("\n"));
         text.push('\n');
         std::fs::write(&conf_path, text).unwrap();
-        c.pg_ctl(&["start", "-w", "-t", "60", "-l"], Some(&c.dir.path().join("log")));
+        c.pg_ctl(
+            &["start", "-w", "-t", "60", "-l"],
+            Some(&c.dir.path().join("log")),
+        );
         c
     }
 
@@ -98,10 +110,6 @@ impl Cluster {
         c.arg("-D").arg(self.data()).run_ok();
     }
 
-    pub fn stop(&self) {
-        self.pg_ctl(&["stop", "-m", "immediate", "-w"], None);
-    }
-
     /// A libpq connection string for `db`, as user postgres over the socket.
     pub fn dsn(&self, db: &str) -> String {
         format!(
@@ -111,16 +119,35 @@ impl Cluster {
         )
     }
 
-    /// Runs SQL with psql on `db`; panics with psql's message on error. Returns the
-    /// unaligned, tuples-only output.
+    /// Runs SQL with psql on `db`, each statement in its own transaction; panics with
+    /// psql's message on error. Returns the unaligned, tuples-only output.
     pub fn sql(&self, db: &str, sql: &str) -> String {
-        let out = Command::new("psql")
-            .args(["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-d"])
+        use std::io::Write;
+        let mut child = Command::new("psql")
+            .args([
+                "-X",
+                "-q",
+                "-A",
+                "-t",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-f",
+                "-",
+                "-d",
+            ])
             .arg(self.dsn(db))
-            .arg("-c")
-            .arg(sql)
-            .output()
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
             .expect("psql");
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(sql.as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().expect("psql");
         assert!(
             out.status.success(),
             "psql failed on {sql:?}: {}",

@@ -18,7 +18,7 @@ use chrono::{DateTime, FixedOffset, Local};
 use ignore::gitignore::{Gitignore, GitignoreBuilder};
 use rayon::prelude::*;
 
-use crate::chunker::Chunker;
+use crate::chunker::{ChunkSizes, Chunker};
 use crate::error::{Error, Result};
 use crate::fsnode::{is_cache_dir, node_from_metadata, NameCache};
 use crate::id::Id;
@@ -56,6 +56,8 @@ pub struct BackupOptions {
     pub time: Option<DateTime<FixedOffset>>,
     /// Extra snapshot fields (bunker's own; restic ignores them).
     pub extra: serde_json::Map<String, serde_json::Value>,
+    /// Chunk sizes for the streams of [`backup_streams`] (files always use restic's).
+    pub stream_chunks: ChunkSizes,
 }
 
 /// Live counters, read by progress displays.
@@ -293,7 +295,16 @@ impl<'a> Archiver<'a> {
 
     /// Chunks a stream into data blobs; returns the content list and the byte count.
     fn save_stream(&self, rd: impl Read, size_hint: Option<u64>) -> Result<(Vec<Id>, u64)> {
-        let mut chunker = Chunker::new(rd, self.repo.chunker_tables(), size_hint);
+        self.save_stream_with(rd, size_hint, ChunkSizes::RESTIC)
+    }
+
+    fn save_stream_with(
+        &self,
+        rd: impl Read,
+        size_hint: Option<u64>,
+        sizes: ChunkSizes,
+    ) -> Result<(Vec<Id>, u64)> {
+        let mut chunker = Chunker::with_sizes(rd, self.repo.chunker_tables(), size_hint, sizes);
         let mut content = Vec::new();
         let mut total = 0u64;
         let mut buf = Vec::new();
@@ -307,7 +318,7 @@ impl<'a> Archiver<'a> {
                 .fetch_add(buf.len() as u64, Ordering::Relaxed);
             // The next chunk's buffer: as large as what is left, at most a typical chunk.
             let left = size_hint.map_or(u64::MAX, |n| n.saturating_sub(total));
-            let cap = left.min(crate::chunker::MIN_SIZE as u64 * 3) as usize;
+            let cap = left.min(sizes.min as u64 * 3) as usize;
             let data = std::mem::replace(&mut buf, Vec::with_capacity(cap));
             let (id, _) = self.saver.save(BlobType::Data, data)?;
             content.push(id);
@@ -582,7 +593,8 @@ impl StreamSink<'_, '_> {
         if self.nodes.iter().any(|n| n.name == filename.as_bytes()) {
             return Err(Error::Invalid(format!("two streams named {filename:?}")));
         }
-        let (content, size) = self.archiver.save_stream(rd, None)?;
+        let sizes = self.archiver.opts.stream_chunks;
+        let (content, size) = self.archiver.save_stream_with(rd, None, sizes)?;
         let mut node = Node::new(filename.as_bytes().to_vec(), NodeKind::File);
         let now = Local::now().fixed_offset();
         node.mode = mode;

@@ -10,6 +10,40 @@ const WINDOW: usize = 64;
 const AVERAGE_BITS: u32 = 20;
 const READ_SIZE: usize = 512 * 1024;
 
+/// Chunk size limits. Any sizes make a valid repository (restic reads blobs of any
+/// size); only data cut with the same polynomial *and* sizes deduplicates.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ChunkSizes {
+    pub min: usize,
+    pub max: usize,
+    /// A cut where the low `average_bits` bits of the fingerprint are zero: chunks of
+    /// about `min + 2^average_bits` bytes on random data.
+    pub average_bits: u32,
+}
+
+impl ChunkSizes {
+    /// restic's: files chunked by bunker and restic deduplicate against each other.
+    pub const RESTIC: ChunkSizes = ChunkSizes {
+        min: MIN_SIZE,
+        max: MAX_SIZE,
+        average_bits: AVERAGE_BITS,
+    };
+    /// For database dumps, which change in small places (a header timestamp, the rows
+    /// appended at a table's end) and are periodic enough that restic's sizes give
+    /// multi-megabyte chunks: each change then costs a few hundred KiB, not megabytes.
+    pub const DUMPS: ChunkSizes = ChunkSizes {
+        min: 64 * 1024,
+        max: 1024 * 1024,
+        average_bits: 17,
+    };
+}
+
+impl Default for ChunkSizes {
+    fn default() -> Self {
+        ChunkSizes::RESTIC
+    }
+}
+
 /// A polynomial over GF(2), bit i is the coefficient of x^i.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Polynomial(pub u64);
@@ -130,11 +164,22 @@ pub struct Chunker<'t, R> {
     count: usize,
     pre: usize,
     split_mask: u64,
+    sizes: ChunkSizes,
 }
 
 impl<'t, R: Read> Chunker<'t, R> {
     /// `size_hint` (the file size, when known) keeps the read buffer small for small files.
     pub fn new(rd: R, tables: &'t Tables, size_hint: Option<u64>) -> Self {
+        Self::with_sizes(rd, tables, size_hint, ChunkSizes::RESTIC)
+    }
+
+    /// A chunker with other size limits than restic's.
+    pub fn with_sizes(
+        rd: R,
+        tables: &'t Tables,
+        size_hint: Option<u64>,
+        sizes: ChunkSizes,
+    ) -> Self {
         let buf_len = size_hint.map_or(READ_SIZE, |n| {
             (n as usize).saturating_add(1).clamp(4096, READ_SIZE)
         });
@@ -150,7 +195,8 @@ impl<'t, R: Read> Chunker<'t, R> {
             digest: 0,
             count: 0,
             pre: 0,
-            split_mask: (1 << AVERAGE_BITS) - 1,
+            split_mask: (1 << sizes.average_bits) - 1,
+            sizes,
         };
         c.reset();
         c
@@ -163,7 +209,7 @@ impl<'t, R: Read> Chunker<'t, R> {
         self.digest = 0;
         // restic slides a single 1 byte in before a chunk starts.
         self.digest = self.slide(0, 1);
-        self.pre = MIN_SIZE - WINDOW;
+        self.pre = self.sizes.min - WINDOW;
     }
 
     #[inline(always)]
@@ -225,10 +271,10 @@ impl<'t, R: Read> Chunker<'t, R> {
                 let b = self.buf[i];
                 digest = self.slide(digest, b);
                 let add = self.count + (i - start) + 1;
-                if add < MIN_SIZE {
+                if add < self.sizes.min {
                     continue;
                 }
-                if digest & self.split_mask == 0 || add >= MAX_SIZE {
+                if digest & self.split_mask == 0 || add >= self.sizes.max {
                     cut = Some(i + 1);
                     break;
                 }

@@ -35,7 +35,7 @@ pub use archiver::{
     ParentChoice, StreamSink,
 };
 pub use check::{check, CheckProgress, CheckReport, ReadData};
-pub use chunker::{Chunker, Polynomial};
+pub use chunker::{ChunkSizes, Chunker, Polynomial};
 pub use config::Config;
 pub use copy::{copy, CopyReport};
 pub use crypto::Key;

@@ -69,6 +69,7 @@ pub fn backup(
         return Err(Error::Invalid("no database to back up".into()));
     }
     let mut bopts = opts.backup.clone();
+    bopts.stream_chunks = bunker_repo::ChunkSizes::DUMPS;
     if !bopts.tags.iter().any(|t| t == TAG) {
         bopts.tags.insert(0, TAG.to_string());
     }

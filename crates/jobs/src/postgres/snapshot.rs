@@ -81,7 +81,14 @@ impl PgSnapshot {
             },
             ..Default::default()
         };
-        let snapshot = repo.find_snapshot(spec, &filter)?;
+        let snapshot = match repo.find_snapshot(spec, &filter) {
+            Err(bunker_repo::Error::NotFound { .. }) if spec == "latest" => {
+                return Err(Error::Invalid(
+                    "no PostgreSQL backup in the repository (snapshots tagged postgres): run `bunker pg backup` first".into(),
+                ))
+            }
+            r => r?,
+        };
         let meta = snapshot.extra.get(META_KEY).cloned().ok_or_else(|| {
             Error::Invalid(format!(
                 "snapshot {} is not a PostgreSQL backup (made by `bunker pg backup`)",
