@@ -194,6 +194,18 @@ fn pg_round_trip_to_another_cluster_keeps_schema_rows_and_roles() {
     );
     assert_eq!(schema_dump(&src, "shop"), schema_dump(&dst, "shop"));
     assert_eq!(content_digest(&src, "shop"), content_digest(&dst, "shop"));
+    // A parallel restore (the archive spooled to a file) gives the same database.
+    let spool = s.path("spool");
+    std::fs::create_dir(&spool).unwrap();
+    bunker(
+        &repo,
+        &[
+            "pg", "restore", "latest", "--dsn", &ddsn, "--db", "shop", "--to", "shop2",
+            "--jobs", "2", "--spool-dir", spool.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(content_digest(&src, "shop"), content_digest(&dst, "shop2"));
+    assert_eq!(std::fs::read_dir(&spool).unwrap().count(), 0, "spool file left behind");
     assert_eq!(
         dst.sql(
             "shop",
