@@ -200,12 +200,27 @@ fn pg_round_trip_to_another_cluster_keeps_schema_rows_and_roles() {
     bunker(
         &repo,
         &[
-            "pg", "restore", "latest", "--dsn", &ddsn, "--db", "shop", "--to", "shop2",
-            "--jobs", "2", "--spool-dir", spool.to_str().unwrap(),
+            "pg",
+            "restore",
+            "latest",
+            "--dsn",
+            &ddsn,
+            "--db",
+            "shop",
+            "--to",
+            "shop2",
+            "--jobs",
+            "2",
+            "--spool-dir",
+            spool.to_str().unwrap(),
         ],
     );
     assert_eq!(content_digest(&src, "shop"), content_digest(&dst, "shop2"));
-    assert_eq!(std::fs::read_dir(&spool).unwrap().count(), 0, "spool file left behind");
+    assert_eq!(
+        std::fs::read_dir(&spool).unwrap().count(),
+        0,
+        "spool file left behind"
+    );
     assert_eq!(
         dst.sql(
             "shop",
