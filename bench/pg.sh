@@ -50,6 +50,11 @@ for t in psql pg_dump pg_restore pgbench createdb dropdb restic gzip; do
 done
 
 # ---------------------------------------------------------------- bunker
+# The source the binary is built from, taken before the build.
+SRC_REV="$(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
+if [ -n "$(git status --porcelain -- src crates Cargo.toml Cargo.lock 2>/dev/null)" ]; then
+    SRC_REV="$SRC_REV with uncommitted changes"
+fi
 if [ "${BENCH_NO_BUILD:-0}" != 1 ] && [ -z "${BENCH_BUNKER:-}" ]; then
     log "cargo build --release"
     cargo build --release >&2
@@ -275,7 +280,7 @@ report() {
     echo "- server: $("$PG_SERVER_BIN/postgres" --version | sed 's/^postgres (PostgreSQL) /PostgreSQL /'), default settings (fsync on, shared_buffers 128MB), Unix socket; clients: $(pg_dump --version | sed 's/^pg_dump (PostgreSQL) /PostgreSQL /')"
     echo "- day 2 typical: $STEP rows appended, the $STEP highest day-1 aids updated; worst case: \`pgbench -T $PGBENCH_SECONDS -c 2 -j 2\`, $UPDATED transactions ($(printf '%.0f' "${TPS:-0}") tps)"
     echo "- machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo 2>/dev/null | cut -d: -f2- | sed 's/^ *//'), $(awk '/MemTotal/{printf "%.1f GiB", $2/1048576}' /proc/meminfo), kernel $(uname -r)"
-    echo "- bunker: $("$BUNKER" --version 2>/dev/null | head -n1) (${BUNKER_SRC#"$ROOT"/}, HEAD $(git rev-parse --short HEAD 2>/dev/null || echo unknown)); restic: $(restic version | head -n1 | cut -d' ' -f1-2); gzip: $(gzip --version | head -n1)"
+    echo "- bunker: $("$BUNKER" --version 2>/dev/null | head -n1) (${BUNKER_SRC#"$ROOT"/}, source $SRC_REV); restic: $(restic version | head -n1 | cut -d' ' -f1-2); gzip: $(gzip --version | head -n1)"
     echo
     awk -F'\t' -v gz="$GZ_BYTES" '
     function med(list,    v, n, i, j, x) {

@@ -29,12 +29,13 @@ impl ChunkSizes {
         average_bits: AVERAGE_BITS,
     };
     /// For database dumps, which change in small places (a header timestamp, the rows
-    /// appended at a table's end) and are periodic enough that restic's sizes give
-    /// multi-megabyte chunks: each change then costs a few hundred KiB, not megabytes.
+    /// appended at a table's end): smaller chunks store less around each change. Not
+    /// smaller still, because each blob is compressed on its own and dump data
+    /// compresses better in larger pieces (docs/benchmarks.md has the measurements).
     pub const DUMPS: ChunkSizes = ChunkSizes {
-        min: 64 * 1024,
-        max: 1024 * 1024,
-        average_bits: 17,
+        min: 128 * 1024,
+        max: 2 * 1024 * 1024,
+        average_bits: 18,
     };
 }
 
