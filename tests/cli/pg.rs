@@ -103,6 +103,15 @@ fn schema_dump(c: &Cluster, db: &str) -> String {
         .join("\n")
 }
 
+/// `words` split at spaces, with `--dsn DSN` after the command's first two words
+/// (`pg backup`, `drill pg`) or after a leading `--json`.
+fn pg_args<'a>(dsn: &'a str, words: &'a str) -> Vec<&'a str> {
+    let mut v: Vec<&str> = words.split_whitespace().collect();
+    let at = if v.first() == Some(&"--json") { 3 } else { 2 };
+    v.splice(at..at, ["--dsn", dsn]);
+    v
+}
+
 fn init_repo(s: &Scratch) -> std::path::PathBuf {
     let repo = s.repo();
     bunker(&repo, &["init"]);
@@ -140,7 +149,7 @@ fn pg_round_trip_to_another_cluster_keeps_schema_rows_and_roles() {
     let o = src.tool("pgbench", "shop", &["-i", "-s", "1", "-q"]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let dsn = src.dsn("postgres");
-    let out = bunker(&repo, &["--json", "pg", "backup", "--dsn", &dsn, "--all"]);
+    let out = bunker(&repo, &pg_args(&dsn, "--json pg backup --all"));
     let summary: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
     let meta = &summary["postgres"];
     assert_eq!(meta["server_version_num"].as_u64().unwrap() / 10000, 15);
@@ -164,18 +173,7 @@ fn pg_round_trip_to_another_cluster_keeps_schema_rows_and_roles() {
     let ddsn = dst.dsn("postgres");
     let o = bunker_raw(
         &repo,
-        &[
-            "pg",
-            "restore",
-            "latest",
-            "--dsn",
-            &ddsn,
-            "--globals",
-            "--db",
-            "shop",
-            "--to",
-            "shop",
-        ],
+        &pg_args(&ddsn, "pg restore latest --globals --db shop --to shop"),
         None,
     );
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
@@ -246,10 +244,7 @@ fn pg_second_day_dump_adds_a_small_fraction() {
     assert!(o.status.success());
     let dsn = c.dsn("app");
     let added = |repo: &std::path::Path| -> (u64, u64) {
-        let out = bunker(
-            repo,
-            &["--json", "pg", "backup", "--dsn", &dsn, "--no-globals"],
-        );
+        let out = bunker(repo, &pg_args(&dsn, "--json pg backup --no-globals"));
         let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
         (
             v["data_added"].as_u64().unwrap(),
@@ -283,7 +278,7 @@ fn pg_replace_swaps_safely_and_a_failed_restore_leaves_the_original() {
     c.sql("postgres", "CREATE DATABASE app");
     c.sql("app", "CREATE TABLE t (id int PRIMARY KEY, v text); INSERT INTO t SELECT g, md5(g::text) FROM generate_series(1, 1000) g");
     let dsn = c.dsn("postgres");
-    bunker(&repo, &["pg", "backup", "--dsn", &dsn, "--db", "app"]);
+    bunker(&repo, &pg_args(&dsn, "pg backup --db app"));
     c.sql(
         "app",
         "INSERT INTO t SELECT g, 'later' FROM generate_series(1001, 1500) g",
@@ -292,16 +287,7 @@ fn pg_replace_swaps_safely_and_a_failed_restore_leaves_the_original() {
     // Without a terminal and without --yes: refused, nothing changed.
     let o = bunker_raw(
         &repo,
-        &[
-            "pg",
-            "restore",
-            "latest",
-            "--dsn",
-            &dsn,
-            "--db",
-            "app",
-            "--replace",
-        ],
+        &pg_args(&dsn, "pg restore latest --db app --replace"),
         None,
     );
     assert_eq!(o.status.code(), Some(1));
@@ -317,17 +303,7 @@ fn pg_replace_swaps_safely_and_a_failed_restore_leaves_the_original() {
         .unwrap();
     let out = bunker(
         &repo,
-        &[
-            "pg",
-            "restore",
-            "latest",
-            "--dsn",
-            &dsn,
-            "--db",
-            "app",
-            "--replace",
-            "--yes",
-        ],
+        &pg_args(&dsn, "pg restore latest --db app --replace --yes"),
     );
     let _ = idle.kill();
     let _ = idle.wait();
@@ -353,10 +329,7 @@ fn pg_replace_swaps_safely_and_a_failed_restore_leaves_the_original() {
         "INSERT INTO t SELECT g, repeat(md5(g::text), 40) FROM generate_series(2000, 40000) g",
     );
     let before_packs = pack_files(&repo);
-    bunker(
-        &repo,
-        &["pg", "backup", "--dsn", &dsn, "--db", "app", "--tag", "big"],
-    );
+    bunker(&repo, &pg_args(&dsn, "pg backup --db app --tag big"));
     let new_packs: Vec<_> = pack_files(&repo)
         .into_iter()
         .filter(|p| !before_packs.contains(p))
@@ -376,17 +349,7 @@ fn pg_replace_swaps_safely_and_a_failed_restore_leaves_the_original() {
     );
     let o = bunker_raw(
         &repo,
-        &[
-            "pg",
-            "restore",
-            "latest",
-            "--dsn",
-            &dsn,
-            "--db",
-            "app",
-            "--replace",
-            "--yes",
-        ],
+        &pg_args(&dsn, "pg restore latest --db app --replace --yes"),
         None,
     );
     assert_eq!(
@@ -433,7 +396,7 @@ fn pg_table_recovery_brings_back_exactly_the_deleted_rows() {
     c.sql("postgres", RICH_SCHEMA);
     c.sql("shop", RICH_TABLES);
     let dsn = c.dsn("postgres");
-    bunker(&repo, &["pg", "backup", "--dsn", &dsn, "--db", "shop"]);
+    bunker(&repo, &pg_args(&dsn, "pg backup --db shop"));
     let deleted = "SELECT count(*) || ':' || md5(string_agg(o::text, '|' ORDER BY id)) FROM {} o WHERE customer_id % 7 = 0";
     let expected = c.sql("shop", &deleted.replace("{}", "public.orders"));
     c.sql("shop", "DELETE FROM orders WHERE customer_id % 7 = 0");
@@ -444,19 +407,10 @@ fn pg_table_recovery_brings_back_exactly_the_deleted_rows() {
 
     let out = bunker(
         &repo,
-        &[
-            "pg",
-            "restore",
-            "latest",
-            "--dsn",
+        &pg_args(
             &dsn,
-            "--db",
-            "shop",
-            "--table",
-            "orders",
-            "--to-schema",
-            "recovered",
-        ],
+            "pg restore latest --db shop --table orders --to-schema recovered",
+        ),
     );
     assert!(out.contains("5000 rows"), "{out}");
     // The rows missing from the live table are exactly the ones deleted.
@@ -482,9 +436,7 @@ fn pg_table_recovery_brings_back_exactly_the_deleted_rows() {
     // A second recovery into the same schema is refused, not overwritten.
     let o = bunker_raw(
         &repo,
-        &[
-            "pg", "restore", "latest", "--dsn", &dsn, "--db", "shop", "--table", "orders",
-        ],
+        &pg_args(&dsn, "pg restore latest --db shop --table orders"),
         None,
     );
     assert_eq!(o.status.code(), Some(1));
@@ -493,18 +445,10 @@ fn pg_table_recovery_brings_back_exactly_the_deleted_rows() {
     // The same table as CSV.
     let csv = bunker(
         &repo,
-        &[
-            "pg",
-            "export",
-            "latest",
-            "--dsn",
+        &pg_args(
             &dsn,
-            "--db",
-            "shop",
-            "--table",
-            "public.customers",
-            "--csv",
-        ],
+            "pg export latest --db shop --table public.customers --csv",
+        ),
     );
     let mut lines = csv.lines();
     assert_eq!(
@@ -522,9 +466,7 @@ fn pg_table_recovery_brings_back_exactly_the_deleted_rows() {
     assert_eq!(rows.join("\n"), via_psql);
     let o = bunker_raw(
         &repo,
-        &[
-            "pg", "export", "latest", "--dsn", &dsn, "--db", "shop", "--table", "nope", "--csv",
-        ],
+        &pg_args(&dsn, "pg export latest --db shop --table nope --csv"),
         None,
     );
     assert_eq!(o.status.code(), Some(1));
@@ -540,7 +482,7 @@ fn pg_drill_passes_on_a_good_snapshot_and_fails_with_a_reason() {
     let o = c.tool("pgbench", "app", &["-i", "-s", "1", "-q"]);
     assert!(o.status.success());
     let dsn = c.dsn("postgres");
-    bunker(&repo, &["pg", "backup", "--dsn", &dsn, "--db", "app"]);
+    bunker(&repo, &pg_args(&dsn, "pg backup --db app"));
 
     let out = bunker(
         &repo,
