@@ -151,7 +151,7 @@ pub fn run(g: &Globals, a: BackupArgs) -> Result<()> {
         }
         backup_stream(
             repo.clone(),
-            std::io::stdin().lock(),
+            std::io::stdin(),
             &a.stdin_filename,
             &opts,
             &progress,

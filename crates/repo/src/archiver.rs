@@ -553,7 +553,7 @@ fn finish(
 /// command that exited non-zero) leaves no snapshot.
 pub fn backup_stream(
     repo: Arc<Repository>,
-    rd: impl Read,
+    rd: impl Read + Send,
     filename: &str,
     opts: &BackupOptions,
     progress: &BackupProgress,
@@ -584,7 +584,7 @@ impl StreamSink<'_, '_> {
 
     /// Reads `rd` to its end into a file `filename` with permission bits `mode`;
     /// returns its size.
-    pub fn add(&mut self, filename: &str, mode: u32, rd: impl Read) -> Result<u64> {
+    pub fn add(&mut self, filename: &str, mode: u32, rd: impl Read + Send) -> Result<u64> {
         if filename.is_empty() || filename.contains('/') || filename == "." || filename == ".." {
             return Err(Error::Invalid(format!(
                 "invalid stream file name {filename:?}"
@@ -594,7 +594,9 @@ impl StreamSink<'_, '_> {
             return Err(Error::Invalid(format!("two streams named {filename:?}")));
         }
         let sizes = self.archiver.opts.stream_chunks;
-        let (content, size) = self.archiver.save_stream_with(rd, None, sizes)?;
+        let (content, size) = crate::read_ahead::with_read_ahead(rd, |rd| {
+            self.archiver.save_stream_with(rd, None, sizes)
+        })?;
         let mut node = Node::new(filename.as_bytes().to_vec(), NodeKind::File);
         let now = Local::now().fixed_offset();
         node.mode = mode;

@@ -19,6 +19,7 @@ mod keys;
 mod lock;
 mod pack;
 mod prune;
+mod read_ahead;
 mod repository;
 mod restorer;
 mod retention;
