@@ -1,7 +1,7 @@
 use std::io::Write;
 
 use anyhow::{bail, Context, Result};
-use bunker_repo::{BlobType, NodeKind};
+use bunker_repo::{FileReader, NodeKind};
 
 use super::Globals;
 use crate::cli::DumpArgs;
@@ -25,9 +25,8 @@ pub fn run(g: &Globals, a: DumpArgs) -> Result<()> {
                 bail!("{} is not a regular file", a.path);
             }
             let mut out = std::io::stdout().lock();
-            for id in &node.content {
-                out.write_all(&repo.read_blob(BlobType::Data, id)?)?;
-            }
+            let mut content = FileReader::new(repo.clone(), node.content);
+            std::io::copy(&mut content, &mut out)?;
             out.flush()?;
             return Ok(());
         }
