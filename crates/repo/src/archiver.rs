@@ -520,6 +520,76 @@ pub fn backup_paths(
     )
 }
 
+/// Backs up the contents of the directory `root` as the snapshot's root, so that
+/// restoring to a target recreates the directory there (`paths` records `root`). Then
+/// `after` adds streams at the root: what only the end of the walk can give, such as
+/// the `backup_label` a PostgreSQL base backup ends with. An error from `after` leaves
+/// no snapshot. The parent is chosen as for [`backup_paths`].
+pub fn backup_dir(
+    repo: Arc<Repository>,
+    root: &Path,
+    opts: &BackupOptions,
+    progress: &BackupProgress,
+    after: &mut dyn FnMut(&mut StreamSink<'_, '_>) -> Result<()>,
+) -> Result<BackupResult> {
+    let _lock = repo.lock(false)?;
+    let start = Local::now().fixed_offset();
+    let clean = clean_path(root)?;
+    let meta = std::fs::metadata(&clean).map_err(|e| Error::io(&clean, e))?;
+    if !meta.is_dir() {
+        return Err(Error::Invalid(format!("{}: not a directory", clean.display())));
+    }
+    let snap_paths = vec![clean.to_string_lossy().into_owned()];
+    let parent = find_parent(&repo, opts, &snap_paths)?;
+    repo.load_index()?;
+    let threads = effective_threads(opts);
+    let archiver = Archiver {
+        repo: &repo,
+        saver: BlobSaver::new(repo.clone(), threads, 1),
+        names: NameCache::default(),
+        excludes: build_excludes(&opts.excludes)?,
+        opts,
+        progress,
+        warnings: Mutex::default(),
+        changed: Mutex::default(),
+    };
+    let parent_tree = match &parent {
+        Some(p) => Some(repo.load_tree(&p.tree)?),
+        None => None,
+    };
+    let pool = thread_pool(threads)?;
+    let mut tree =
+        pool.install(|| archiver.save_dir_contents(&clean, parent_tree.as_ref(), meta.dev()))?;
+    let mut sink = StreamSink {
+        archiver: &archiver,
+        nodes: Vec::new(),
+        extra: serde_json::Map::new(),
+    };
+    after(&mut sink)?;
+    let StreamSink { nodes, extra, .. } = sink;
+    for node in nodes {
+        if tree.find(&node.name).is_some() {
+            return Err(Error::Invalid(format!(
+                "{}: {} exists in the directory and as a stream",
+                clean.display(),
+                String::from_utf8_lossy(&node.name)
+            )));
+        }
+        tree.nodes.push(node);
+    }
+    let mut snap_opts = opts.clone();
+    snap_opts.extra.extend(extra);
+    let tree_id = archiver.save_tree(tree)?;
+    finish(
+        archiver,
+        &snap_opts,
+        snap_paths,
+        tree_id,
+        parent.map(|p| p.id),
+        start,
+    )
+}
+
 fn finish(
     archiver: Archiver<'_>,
     opts: &BackupOptions,

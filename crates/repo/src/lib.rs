@@ -15,6 +15,7 @@ mod fsnode;
 mod gostring;
 mod id;
 mod index;
+mod key_cache;
 mod keys;
 mod lock;
 mod pack;
@@ -32,7 +33,7 @@ mod tree;
 mod unpacked;
 
 pub use archiver::{
-    backup_paths, backup_stream, backup_streams, BackupOptions, BackupProgress, BackupResult,
+    backup_dir, backup_paths, backup_stream, backup_streams, BackupOptions, BackupProgress, BackupResult,
     ParentChoice, StreamSink,
 };
 pub use check::{check, CheckProgress, CheckReport, ReadData};
@@ -58,7 +59,7 @@ pub use retention::{
 };
 pub use snapshot::{Snapshot, SnapshotFilter, SnapshotSummary};
 pub use stats::{stats, RepoStats, StatsMode};
-pub use storage::{FileType, Storage};
+pub use storage::{FileType, ObjectEntry, Storage};
 pub use tag::{retag, Retagged, TagChange};
 pub use tree::{Node, NodeKind, Tree};
 pub use unpacked::open_bytes as open_unpacked;

@@ -12,6 +12,7 @@ use crate::crypto::Key;
 use crate::error::{Error, Result};
 use crate::id::Id;
 use crate::index::{BlobLocation, IndexFile, MasterIndex};
+use crate::key_cache::open_master_key_cached;
 use crate::keys::{open_master_key, KeyFile};
 use crate::pack::BlobType;
 use crate::snapshot::Snapshot;
@@ -64,8 +65,21 @@ impl Repository {
 
     /// Opens an existing repository; the index is not loaded yet (see [`Self::load_index`]).
     pub fn open(storage: Storage, password: &str) -> Result<Repository> {
+        Self::open_with(storage, password, None)
+    }
+
+    /// Opens a repository with the master key cached in `key_cache` (a directory), for
+    /// commands that run many times a minute; see `key_cache`.
+    pub fn open_with(
+        storage: Storage,
+        password: &str,
+        key_cache: Option<&std::path::Path>,
+    ) -> Result<Repository> {
         let raw = storage.read_config()?;
-        let (key_id, key) = open_master_key(&storage, password)?;
+        let (key_id, key) = match key_cache {
+            Some(dir) => open_master_key_cached(&storage, &raw, password, dir)?,
+            None => open_master_key(&storage, password)?,
+        };
         let config: Config = unpacked::open(&key, &raw, "config", &Id::default())?;
         if config.version != 1 && config.version != 2 {
             return Err(Error::UnsupportedVersion(config.version));
@@ -142,6 +156,44 @@ impl Repository {
         let id = Id::hash(&data);
         self.storage.write(ft, &id, data)?;
         Ok(id)
+    }
+
+    /// Stores one of bunker's own named objects (WAL segments): compressed, then
+    /// encrypted, with its name inside so that a renamed object does not pass for another.
+    pub fn save_object(&self, path: &str, plain: &[u8]) -> Result<()> {
+        let mut framed = Vec::with_capacity(path.len() + 1 + plain.len());
+        framed.extend_from_slice(path.as_bytes());
+        framed.push(0);
+        framed.extend_from_slice(plain);
+        let mut sealed = vec![2u8];
+        sealed.extend_from_slice(
+            &zstd::bulk::compress(&framed, unpacked::ZSTD_LEVEL).map_err(|e| Error::io(path, e))?,
+        );
+        self.storage.write_object(path, self.key.encrypt(&sealed))
+    }
+
+    /// Reads a named object written by [`Self::save_object`]; `None` when absent.
+    pub fn load_object(&self, path: &str) -> Result<Option<Vec<u8>>> {
+        let Some(data) = self.storage.read_object(path)? else {
+            return Ok(None);
+        };
+        let bad = |why: &str| Error::Invalid(format!("{path}: damaged object: {why}"));
+        let plain = self
+            .key
+            .decrypt(&data)
+            .map_err(|_| bad("decryption failed"))?;
+        if plain.first() != Some(&2) {
+            return Err(bad("unknown format"));
+        }
+        let framed = zstd::stream::decode_all(&plain[1..]).map_err(|_| bad("decompression failed"))?;
+        let mut framed = framed;
+        let name_end = path.len();
+        if framed.len() <= name_end || &framed[..name_end] != path.as_bytes() || framed[name_end] != 0
+        {
+            return Err(bad("it holds another object's content"));
+        }
+        framed.drain(..=name_end);
+        Ok(Some(framed))
     }
 
     pub fn load_json<T: DeserializeOwned>(&self, ft: FileType, id: &Id) -> Result<T> {

@@ -53,6 +53,14 @@ impl FileType {
     }
 }
 
+/// One of bunker's own named objects, as listed.
+#[derive(Clone, Debug)]
+pub struct ObjectEntry {
+    pub path: String,
+    pub size: u64,
+    pub modified: Option<std::time::SystemTime>,
+}
+
 /// Handle on the storage of one repository.
 #[derive(Clone)]
 pub struct Storage {
@@ -286,6 +294,68 @@ impl Storage {
             }
             out.push((id, size));
         }
+        Ok(out)
+    }
+
+    /// Writes one of bunker's own named objects (under a prefix restic does not read,
+    /// such as `wal/`); durable on return, like every other write.
+    pub fn write_object(&self, path: &str, data: Vec<u8>) -> Result<()> {
+        self.write_path(path, data)
+    }
+
+    /// Reads a named object; `None` when there is none of that name.
+    pub fn read_object(&self, path: &str) -> Result<Option<Vec<u8>>> {
+        match self.op.read(path) {
+            Ok(b) => Ok(Some(into_vec(b))),
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(self.err("read", path, e)),
+        }
+    }
+
+    pub fn object_exists(&self, path: &str) -> Result<bool> {
+        self.op.exists(path).map_err(|e| self.err("stat", path, e))
+    }
+
+    pub fn remove_object(&self, path: &str) -> Result<()> {
+        self.op
+            .delete(path)
+            .map_err(|e| self.err("delete", path, e))
+    }
+
+    /// Lists the named objects below `prefix` (which ends in `/`), recursively, with
+    /// their sizes and modification times where the service gives them.
+    pub fn list_objects(&self, prefix: &str) -> Result<Vec<ObjectEntry>> {
+        let opts = ListOptions {
+            recursive: true,
+            ..Default::default()
+        };
+        let entries = match self.op.list_options(prefix, opts) {
+            Ok(e) => e,
+            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(self.err("list", prefix, e)),
+        };
+        let mut out = Vec::with_capacity(entries.len());
+        for e in entries {
+            if !e.metadata().is_file() {
+                continue;
+            }
+            let mut meta = e.metadata().clone();
+            if meta.last_modified().is_none() {
+                meta = match self.op.stat(e.path()) {
+                    Ok(m) => m,
+                    Err(err) if err.kind() == ErrorKind::NotFound => continue,
+                    Err(err) => return Err(self.err("stat", e.path(), err)),
+                };
+            }
+            out.push(ObjectEntry {
+                path: e.path().to_string(),
+                size: meta.content_length(),
+                modified: meta
+                    .last_modified()
+                    .map(|t| std::time::SystemTime::from(t)),
+            });
+        }
+        out.sort_by(|a, b| a.path.cmp(&b.path));
         Ok(out)
     }
 

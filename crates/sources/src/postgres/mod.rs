@@ -3,11 +3,14 @@
 //! exactly what they mean to those tools.
 
 mod error;
+mod physical;
 mod restore;
 mod server;
 mod tools;
+pub mod wal;
 
 pub use error::{Error, Result};
+pub use physical::{basebackup_positions, ArchiverStatus, BackupSession, BackupStop, ClusterFacts, Tablespace, WalReceiver};
 pub use restore::{ArchiveInput, RestoreOptions, ScratchDatabase, TableRef};
 pub use server::{quote_ident, quote_literal, Database, Server, ServerInfo};
 pub use tools::{Dump, Tool};

@@ -1,0 +1,570 @@
+//! `pitr` and `pg standby`: restore a base backup into a new data directory and let
+//! PostgreSQL replay the archive to a target (or follow it as a standby).
+
+use std::fs::OpenOptions;
+use std::io::Write;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bunker_repo::{Repository, RestoreOptions, RestoreProgress};
+use bunker_sources::postgres::wal::{segment_name, Lsn, WalFile};
+use bunker_sources::postgres::{quote_literal, Server};
+use chrono::{DateTime, FixedOffset, Local};
+use serde::{Deserialize, Serialize};
+
+use super::basebackup::BASE_TAR;
+use super::wal_archive::{self, STREAMING_SUFFIX};
+use super::window::{base_backups, chain, latest_timeline, reach, BaseBackup, Reach};
+use crate::error::{Error, Result};
+
+/// Where recovery stops.
+#[derive(Clone, Debug)]
+pub enum Target {
+    Time(DateTime<FixedOffset>),
+    Lsn(Lsn),
+    Xid(String),
+    Name(String),
+    /// As soon as the base backup is consistent.
+    Immediate,
+    /// The end of the archive (and of the segment `wal-receive` keeps in progress).
+    Latest,
+}
+
+#[derive(Clone, Debug)]
+pub struct PitrOptions {
+    pub to: PathBuf,
+    pub target: Target,
+    /// A timeline to recover along (default: the newest in the archive).
+    pub timeline: Option<u32>,
+    /// A base backup snapshot to use instead of the one bunker picks.
+    pub base: Option<String>,
+    /// The system to recover when the repository holds several.
+    pub system: Option<String>,
+    /// `restore_command` to write (it runs `bunker wal-fetch`).
+    pub restore_command: String,
+    /// Extra `name = value` settings for the recovered server.
+    pub settings: Vec<(String, String)>,
+    /// Build a standby (standby.signal, no target) instead of recovering to a point.
+    pub standby: bool,
+    pub primary_conninfo: Option<String>,
+    /// Start the server and wait for recovery to end.
+    pub start: bool,
+    /// The server binaries (pg_ctl); default: PATH.
+    pub server_bin: Option<PathBuf>,
+    pub start_timeout: Duration,
+    pub threads: usize,
+}
+
+/// What a recovery did.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct PitrReport {
+    pub data_directory: PathBuf,
+    pub base_snapshot: String,
+    pub system_identifier: String,
+    pub base_timeline: u32,
+    pub base_stop_lsn: Lsn,
+    pub target: String,
+    /// The window the archive offered for this base backup.
+    pub window_start: Lsn,
+    pub window_end: Lsn,
+    pub window_end_time: Option<DateTime<FixedOffset>>,
+    pub streamed_segment: Option<String>,
+    pub restore_seconds: f64,
+    /// Set with `--start`: where the server ended up.
+    pub reached: Option<Reached>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Reached {
+    pub timeline: u32,
+    pub lsn: String,
+    pub last_transaction: Option<String>,
+    pub recovery_seconds: f64,
+    pub port: u16,
+    pub socket_dir: String,
+}
+
+impl Target {
+    fn describe(&self) -> String {
+        match self {
+            Target::Time(t) => format!("time {}", t.to_rfc3339()),
+            Target::Lsn(l) => format!("LSN {l}"),
+            Target::Xid(x) => format!("transaction {x}"),
+            Target::Name(n) => format!("restore point {n:?}"),
+            Target::Immediate => "the end of the base backup".into(),
+            Target::Latest => "the end of the archive".into(),
+        }
+    }
+
+    fn settings(&self) -> Vec<(&'static str, String)> {
+        let one = |k: &'static str, v: String| vec![(k, v)];
+        let mut s = match self {
+            Target::Time(t) => one("recovery_target_time", t.format("%Y-%m-%d %H:%M:%S%.6f%:z").to_string()),
+            Target::Lsn(l) => one("recovery_target_lsn", l.to_string()),
+            Target::Xid(x) => one("recovery_target_xid", x.clone()),
+            Target::Name(n) => one("recovery_target_name", n.clone()),
+            Target::Immediate => one("recovery_target", "immediate".into()),
+            Target::Latest => Vec::new(),
+        };
+        if !matches!(self, Target::Latest) {
+            s.push(("recovery_target_action", "promote".into()));
+        }
+        s
+    }
+}
+
+fn window_text(base: &BaseBackup, r: &Reach) -> String {
+    let end_time = r
+        .end_time
+        .map(|t| format!(" ({})", t.format("%Y-%m-%d %H:%M:%S%:z")))
+        .unwrap_or_default();
+    format!(
+        "from {} ({}) to {}{}",
+        base.meta.stop_lsn,
+        base.meta.finished.format("%Y-%m-%d %H:%M:%S%:z"),
+        r.end_lsn,
+        end_time
+    )
+}
+
+fn pick_system(repo: &Repository, bases: &[BaseBackup], given: Option<&str>) -> Result<String> {
+    if let Some(s) = given {
+        return Ok(s.to_string());
+    }
+    let mut systems: Vec<String> = bases.iter().map(|b| b.meta.system_identifier.clone()).collect();
+    systems.extend(wal_archive::systems(repo)?);
+    systems.sort();
+    systems.dedup();
+    match systems.len() {
+        0 => Err(Error::Invalid(
+            "no base backup in the repository: run `bunker pg basebackup` first".into(),
+        )),
+        1 => Ok(systems.remove(0)),
+        _ => Err(Error::Invalid(format!(
+            "the repository holds several database systems ({}): choose one with --system",
+            systems.join(", ")
+        ))),
+    }
+}
+
+/// Restores a base backup into `opts.to` and sets it up to recover; with `start`, runs
+/// the recovery and reports where it ended.
+pub fn pitr(repo: Arc<Repository>, opts: &PitrOptions) -> Result<PitrReport> {
+    prepare_target_dir(&opts.to)?;
+    let bases = base_backups(&repo)?;
+    let system = pick_system(&repo, &bases, opts.system.as_deref())?;
+    let bases: Vec<BaseBackup> = bases
+        .into_iter()
+        .filter(|b| b.meta.system_identifier == system)
+        .collect();
+    let Some(any) = bases.first() else {
+        return Err(Error::Invalid(format!("no base backup of system {system} in the repository")));
+    };
+    let seg = any.meta.wal_segment_size;
+    let listing = wal_archive::list(&repo, &system, seg)?;
+    let tli = opts.timeline.unwrap_or_else(|| latest_timeline(&listing));
+    let links = chain(&repo, &system, tli, seg)?;
+    // Base backups on this timeline chain, whose WAL is complete.
+    let on_chain = |b: &&BaseBackup| {
+        links.iter().any(|l| {
+            l.tli == b.meta.timeline && l.end.is_none_or(|e| b.meta.stop_lsn <= e)
+        })
+    };
+    let candidates: Vec<(&BaseBackup, Reach)> = bases
+        .iter()
+        .filter(on_chain)
+        .map(|b| (b, reach(&listing, &b.meta, &links)))
+        .filter(|(_, r)| r.consistent)
+        .collect();
+    let (base, r) = match &opts.base {
+        Some(id) => {
+            let b = bases
+                .iter()
+                .find(|b| b.snapshot.id.to_hex().starts_with(id.as_str()))
+                .ok_or_else(|| Error::Invalid(format!("no base backup {id} of system {system}")))?;
+            let r = reach(&listing, &b.meta, &links);
+            if !r.consistent {
+                return Err(Error::Invalid(format!(
+                    "base backup {} cannot be recovered: the archive lacks WAL it needs ({} to {})",
+                    b.snapshot.short_id(),
+                    b.meta.start_wal,
+                    b.meta.stop_wal
+                )));
+            }
+            (b, r)
+        }
+        None => choose(&candidates, &opts.target, tli)?,
+    };
+    check_target(base, &r, &opts.target)?;
+    let started = Instant::now();
+    restore_base(&repo, base, &opts.to, opts.threads)?;
+    let streamed = if matches!(opts.target, Target::Latest) || opts.standby {
+        place_streaming(&repo, &system, &r, &opts.to, seg)?
+    } else {
+        None
+    };
+    write_recovery_settings(opts, tli)?;
+    hand_over(&opts.to)?;
+    let restore_seconds = started.elapsed().as_secs_f64();
+    let mut report = PitrReport {
+        data_directory: opts.to.clone(),
+        base_snapshot: base.snapshot.id.to_hex(),
+        system_identifier: system,
+        base_timeline: base.meta.timeline,
+        base_stop_lsn: base.meta.stop_lsn,
+        target: if opts.standby { "standby".into() } else { opts.target.describe() },
+        window_start: base.meta.stop_lsn,
+        window_end: r.end_lsn,
+        window_end_time: r.end_time,
+        streamed_segment: streamed,
+        restore_seconds,
+        reached: None,
+    };
+    if opts.start {
+        report.reached = Some(start_and_wait(opts)?);
+    }
+    Ok(report)
+}
+
+/// The newest usable base backup that ends before the target.
+fn choose<'a>(
+    candidates: &'a [(&'a BaseBackup, Reach)],
+    target: &Target,
+    tli: u32,
+) -> Result<(&'a BaseBackup, Reach)> {
+    let fits = |b: &BaseBackup| match target {
+        Target::Time(t) => b.meta.finished <= *t,
+        Target::Lsn(l) => b.meta.stop_lsn <= *l,
+        _ => true,
+    };
+    if let Some((b, r)) = candidates.iter().rev().find(|(b, _)| fits(b)) {
+        return Ok((b, r.clone()));
+    }
+    match candidates.first() {
+        Some((oldest, r)) => Err(Error::Invalid(format!(
+            "{} is before the earliest recoverable point: the archive covers {} on timeline {tli}",
+            target.describe(),
+            window_text(oldest, r)
+        ))),
+        None => Err(Error::Invalid(format!(
+            "no base backup can be recovered on timeline {tli}: none has its WAL complete in the archive"
+        ))),
+    }
+}
+
+/// Refuses targets past the archive's end, naming the window and any gap.
+fn check_target(base: &BaseBackup, r: &Reach, target: &Target) -> Result<()> {
+    let beyond = match target {
+        Target::Lsn(l) => *l > r.end_lsn && r.streaming.is_none(),
+        Target::Time(t) => r.streaming.is_none() && r.end_time.is_some_and(|end| *t > end),
+        _ => false,
+    };
+    if !beyond {
+        return Ok(());
+    }
+    let why = match &r.gap {
+        Some(g) => format!("segments {} to {} are missing from the archive", g.first, g.last),
+        None => "the archive ends there".to_string(),
+    };
+    Err(Error::Invalid(format!(
+        "{} is past the recoverable window {}: {why}",
+        target.describe(),
+        window_text(base, r)
+    )))
+}
+
+fn prepare_target_dir(dir: &Path) -> Result<()> {
+    match std::fs::read_dir(dir) {
+        Ok(mut rd) => {
+            if rd.next().is_some() {
+                return Err(Error::Invalid(format!(
+                    "{} is not empty: recover into a new directory",
+                    dir.display()
+                )));
+            }
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
+        }
+        Err(e) => return Err(io(dir, e)),
+    }
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(|e| io(dir, e))
+}
+
+fn io(path: &Path, e: std::io::Error) -> Error {
+    Error::Invalid(format!("{}: {e}", path.display()))
+}
+
+fn restore_base(repo: &Arc<Repository>, base: &BaseBackup, to: &Path, threads: usize) -> Result<()> {
+    if base.meta.method == "pg_basebackup" {
+        repo.load_index()?;
+        let tree = repo.load_tree(&base.snapshot.tree)?;
+        let node = tree
+            .find(BASE_TAR.as_bytes())
+            .ok_or_else(|| Error::Invalid(format!("snapshot {} has no {BASE_TAR}", base.snapshot.short_id())))?;
+        let mut rd = bunker_repo::FileReader::new(repo.clone(), node.content.clone());
+        let mut tar = Command::new("tar")
+            .args(["-x", "-f", "-", "-C"])
+            .arg(to)
+            .stdin(Stdio::piped())
+            .spawn()
+            .map_err(|e| Error::Invalid(format!("starting tar: {e}")))?;
+        let copied = std::io::copy(&mut rd, tar.stdin.as_mut().expect("piped"));
+        drop(tar.stdin.take());
+        let status = tar.wait().map_err(|e| Error::Invalid(format!("waiting for tar: {e}")))?;
+        copied.map_err(|e| Error::Invalid(format!("extracting {BASE_TAR}: {e}")))?;
+        if !status.success() {
+            return Err(Error::Invalid(format!("tar failed extracting {BASE_TAR} ({status})")));
+        }
+        return Ok(());
+    }
+    let ropts = RestoreOptions {
+        threads,
+        ..Default::default()
+    };
+    let r = bunker_repo::restore(repo, &base.snapshot, to, &ropts, &RestoreProgress::default())?;
+    if !r.damaged.is_empty() {
+        return Err(Error::Invalid(format!(
+            "the base backup could not be restored completely: {}",
+            r.damaged.join("; ")
+        )));
+    }
+    Ok(())
+}
+
+/// Puts the segment `wal-receive` keeps in progress into `pg_wal`, where recovery reads
+/// it after the archive has no more.
+fn place_streaming(repo: &Repository, system: &str, r: &Reach, to: &Path, seg: u64) -> Result<Option<String>> {
+    let Some(name) = &r.streaming else {
+        return Ok(None);
+    };
+    let base = name.strip_suffix(STREAMING_SUFFIX).unwrap_or(name);
+    let Some(data) = wal_archive::fetch(repo, system, name, seg)? else {
+        return Ok(None);
+    };
+    let file = match WalFile::parse(base, seg) {
+        Some(WalFile::Segment { tli, segno } | WalFile::Partial { tli, segno }) => segment_name(tli, segno, seg),
+        _ => return Ok(None),
+    };
+    let wal = to.join("pg_wal");
+    std::fs::create_dir_all(&wal).map_err(|e| io(&wal, e))?;
+    let mut padded = data;
+    padded.resize(seg as usize, 0);
+    wal_archive::write_file(&wal.join(&file), &padded)?;
+    Ok(Some(file))
+}
+
+fn conf_line(name: &str, value: &str) -> String {
+    format!("{name} = {}\n", quote_literal(value))
+}
+
+fn write_recovery_settings(opts: &PitrOptions, tli: u32) -> Result<()> {
+    let to = &opts.to;
+    for d in ["pg_wal", "pg_wal/archive_status"] {
+        let p = to.join(d);
+        std::fs::create_dir_all(&p).map_err(|e| io(&p, e))?;
+    }
+    for f in ["recovery.signal", "standby.signal"] {
+        let _ = std::fs::remove_file(to.join(f));
+    }
+    let signal = if opts.standby { "standby.signal" } else { "recovery.signal" };
+    std::fs::write(to.join(signal), b"").map_err(|e| io(&to.join(signal), e))?;
+    let mut conf = format!(
+        "\n# Added by bunker {} on {}: recovery from the WAL archive.\n",
+        if opts.standby { "pg standby" } else { "pitr" },
+        Local::now().format("%Y-%m-%d %H:%M:%S%:z")
+    );
+    conf.push_str(&conf_line("restore_command", &opts.restore_command));
+    conf.push_str(&conf_line(
+        "recovery_target_timeline",
+        &match opts.timeline {
+            Some(_) => tli.to_string(),
+            None => "latest".to_string(),
+        },
+    ));
+    if opts.standby {
+        if let Some(c) = &opts.primary_conninfo {
+            conf.push_str(&conf_line("primary_conninfo", c));
+        }
+    } else {
+        for (k, v) in opts.target.settings() {
+            conf.push_str(&conf_line(k, &v));
+        }
+    }
+    for (k, v) in &opts.settings {
+        conf.push_str(&conf_line(k, v));
+    }
+    let path = to.join("postgresql.auto.conf");
+    OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .and_then(|mut f| f.write_all(conf.as_bytes()))
+        .map_err(|e| io(&path, e))
+}
+
+/// As root, gives the directory and what bunker created in it to the owner of the
+/// restored files (the server refuses a data directory it does not own).
+fn hand_over(to: &Path) -> Result<()> {
+    if !nix_is_root() {
+        return Ok(());
+    }
+    let owner = std::fs::metadata(to.join("global")).map_err(|e| io(to, e))?;
+    let (uid, gid) = (owner.uid(), owner.gid());
+    for p in [
+        to.to_path_buf(),
+        to.join("pg_wal"),
+        to.join("pg_wal/archive_status"),
+        to.join("recovery.signal"),
+        to.join("standby.signal"),
+        to.join("postgresql.auto.conf"),
+    ] {
+        if p.exists() {
+            std::os::unix::fs::chown(&p, Some(uid), Some(gid)).map_err(|e| io(&p, e))?;
+        }
+    }
+    if let Ok(rd) = std::fs::read_dir(to.join("pg_wal")) {
+        for e in rd.flatten() {
+            let _ = std::os::unix::fs::chown(e.path(), Some(uid), Some(gid));
+        }
+    }
+    Ok(())
+}
+
+fn nix_is_root() -> bool {
+    std::fs::metadata("/proc/self").map(|m| m.uid() == 0).unwrap_or(false)
+}
+
+/// Starts the recovered server (as the data directory's owner when run as root) and
+/// waits until it has left recovery (or, for a standby, until it runs).
+fn start_and_wait(opts: &PitrOptions) -> Result<Reached> {
+    let to = &opts.to;
+    let log = to.join("bunker-recovery.log");
+    let owner = std::fs::metadata(to).map_err(|e| io(to, e))?;
+    let pg_ctl = match &opts.server_bin {
+        Some(d) => d.join("pg_ctl"),
+        None => PathBuf::from("pg_ctl"),
+    };
+    let started = Instant::now();
+    let mut cmd = Command::new(&pg_ctl);
+    cmd.args(["start", "-w", "-t"])
+        .arg(opts.start_timeout.as_secs().max(1).to_string())
+        .arg("-D")
+        .arg(to)
+        .arg("-l")
+        .arg(&log)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    if nix_is_root() {
+        cmd.uid(owner.uid()).gid(owner.gid());
+    }
+    let out = cmd
+        .output()
+        .map_err(|e| Error::Invalid(format!("starting {}: {e}", pg_ctl.display())))?;
+    if !out.status.success() {
+        return Err(Error::Invalid(format!(
+            "the recovered server did not start: {}",
+            server_failure(&log, &String::from_utf8_lossy(&out.stderr))
+        )));
+    }
+    let (port, socket_dir) = postmaster_address(to)?;
+    let dsn = format!(
+        "host={} port={port} dbname=postgres user={}",
+        quote_dsn(&socket_dir),
+        quote_dsn(&owner_name(owner.uid()))
+    );
+    let server = Server::new(&dsn, opts.server_bin.as_deref());
+    let deadline = Instant::now() + opts.start_timeout;
+    loop {
+        let in_recovery: std::result::Result<bool, _> = server.query_value(None, "pg_is_in_recovery()");
+        match in_recovery {
+            Ok(false) => break,
+            Ok(true) if opts.standby => break,
+            _ if !to.join("postmaster.pid").exists() => {
+                return Err(Error::Invalid(format!(
+                    "recovery failed and the server stopped: {}",
+                    server_failure(&log, "")
+                )))
+            }
+            _ if Instant::now() >= deadline => {
+                return Err(Error::Invalid(format!(
+                    "recovery did not finish within {}s (see {})",
+                    opts.start_timeout.as_secs(),
+                    log.display()
+                )))
+            }
+            _ => std::thread::sleep(Duration::from_millis(200)),
+        }
+    }
+    #[derive(Deserialize)]
+    struct Row {
+        lsn: String,
+        wal: String,
+        last: Option<String>,
+    }
+    let mut rows: Vec<Row> = server.query(
+        None,
+        "SELECT CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn()::text ELSE pg_current_wal_lsn()::text END AS lsn, \
+         CASE WHEN pg_is_in_recovery() THEN '' ELSE pg_walfile_name(pg_current_wal_lsn()) END AS wal, \
+         pg_last_xact_replay_timestamp()::text AS last",
+    )?;
+    let row = rows.pop().ok_or_else(|| Error::Invalid("the server returned no row".into()))?;
+    let timeline = u32::from_str_radix(row.wal.get(..8).unwrap_or("0"), 16).unwrap_or(0);
+    Ok(Reached {
+        timeline,
+        lsn: row.lsn,
+        last_transaction: row.last,
+        recovery_seconds: started.elapsed().as_secs_f64(),
+        port,
+        socket_dir,
+    })
+}
+
+fn quote_dsn(v: &str) -> String {
+    format!("'{}'", v.replace('\\', "\\\\").replace('\'', "\\'"))
+}
+
+fn owner_name(uid: u32) -> String {
+    // The bootstrap superuser is named after the OS user that ran initdb.
+    std::fs::read_to_string("/etc/passwd")
+        .ok()
+        .and_then(|p| {
+            p.lines().find_map(|l| {
+                let f: Vec<&str> = l.split(':').collect();
+                (f.len() > 2 && f[2] == uid.to_string()).then(|| f[0].to_string())
+            })
+        })
+        .unwrap_or_else(|| "postgres".to_string())
+}
+
+/// The port and socket directory from `postmaster.pid` (lines 4 and 5).
+fn postmaster_address(to: &Path) -> Result<(u16, String)> {
+    let pid = to.join("postmaster.pid");
+    let text = std::fs::read_to_string(&pid).map_err(|e| io(&pid, e))?;
+    let lines: Vec<&str> = text.lines().collect();
+    let port = lines.get(3).and_then(|p| p.trim().parse().ok());
+    let socket = lines.get(4).map(|s| s.trim().to_string()).filter(|s| !s.is_empty());
+    match (port, socket) {
+        (Some(p), Some(s)) => Ok((p, s)),
+        (Some(p), None) => Ok((p, "localhost".to_string())),
+        _ => Err(Error::Invalid(format!("{}: no port recorded", pid.display()))),
+    }
+}
+
+/// The server's own words on why it stopped: its FATAL/PANIC lines.
+fn server_failure(log: &Path, stderr: &str) -> String {
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    let fatal: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("FATAL:") || l.contains("PANIC:"))
+        .collect();
+    match fatal.last() {
+        Some(l) => l.trim().to_string(),
+        None => format!("{} (see {})", stderr.trim(), log.display()),
+    }
+}
