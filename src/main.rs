@@ -47,7 +47,10 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     // Commands that feed database tools through pipes must see a tool that died as an
     // error (and clean up), not be killed by SIGPIPE.
-    if !matches!(cli.command, Command::Pg(_) | Command::Drill(_)) {
+    if !matches!(
+        cli.command,
+        Command::Pg(_) | Command::Drill(_) | Command::WalReceive(_) | Command::Pitr(_)
+    ) {
         bunker_process::default_sigpipe();
     }
     let globals = Globals::from(&cli);
@@ -69,6 +72,10 @@ fn main() -> ExitCode {
         Command::Prune(a) => commands::prune::run(&globals, a),
         Command::Copy(a) => commands::copy::run(&globals, a),
         Command::Pg(c) => commands::pg::run(&globals, c),
+        Command::WalPush(a) => commands::wal::push(&globals, a),
+        Command::WalFetch(a) => return ExitCode::from(commands::wal::fetch(&globals, a)),
+        Command::WalReceive(a) => commands::wal::receive(&globals, a),
+        Command::Pitr(a) => commands::pg_physical::pitr(&globals, a),
         Command::Drill(c) => commands::drill::run(&globals, c),
         Command::Quickstart(a) => commands::quickstart::run(&globals, a),
     };

@@ -5,8 +5,10 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 mod pg;
+mod wal;
 
 pub use pg::*;
+pub use wal::*;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -79,9 +81,18 @@ pub enum Command {
     Prune(PruneArgs),
     /// Copy snapshots to another repository
     Copy(CopyArgs),
-    /// PostgreSQL logical backups: dump, restore, recover a table, export CSV
+    /// PostgreSQL: logical dumps and restores, base backups, archive status
     #[command(subcommand)]
     Pg(PgCommand),
+    /// archive_command: store one WAL file in the repository ('bunker wal-push %p')
+    WalPush(WalPushArgs),
+    /// restore_command: fetch one WAL file ('bunker wal-fetch %f %p'); exit 1 when the
+    /// archive does not have it, 128 on any other error
+    WalFetch(WalFetchArgs),
+    /// Stream WAL from the server (pg_receivewal) into the archive as it is written
+    WalReceive(WalReceiveArgs),
+    /// Point-in-time recovery into a new data directory from a base backup and the archive
+    Pitr(PitrArgs),
     /// Prove that backups restore: restore into a throwaway target and check it
     #[command(subcommand)]
     Drill(DrillCommand),

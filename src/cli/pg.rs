@@ -4,6 +4,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
 
+use super::wal::{PgBasebackupArgs, PgInfoArgs, PgStandbyArgs};
+
 /// How to reach the server.
 #[derive(Args, Debug, Clone)]
 pub struct PgConnArgs {
@@ -29,6 +31,12 @@ pub enum PgCommand {
     Restore(PgRestoreArgs),
     /// Write one table of a backed-up database as CSV to standard output
     Export(PgExportArgs),
+    /// Physical base backup of the whole cluster (pg_backup_start/stop), for pitr
+    Basebackup(PgBasebackupArgs),
+    /// Base backups, timelines, the recoverable window, gaps and archive lag
+    Info(PgInfoArgs),
+    /// Build a standby (the DR site) from a base backup and the archive
+    Standby(PgStandbyArgs),
 }
 
 #[derive(Args, Debug)]

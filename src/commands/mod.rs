@@ -12,6 +12,7 @@ pub mod init;
 pub mod key;
 pub mod ls;
 pub mod pg;
+pub mod pg_physical;
 pub mod prune;
 pub mod quickstart;
 pub mod restore;
@@ -19,6 +20,7 @@ pub mod snapshots;
 pub mod stats;
 pub mod tag;
 pub mod unlock;
+pub mod wal;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -97,11 +99,39 @@ impl Globals {
         ))
     }
 
+    /// Opens the repository with the master key cached on this machine (see the engine's
+    /// key cache): for commands PostgreSQL runs once per WAL file.
+    pub fn open_cached(&self) -> Result<Repository> {
+        let location = self.location()?;
+        let storage = Storage::open(&location)?;
+        if !storage.config_exists()? {
+            return Err(bunker_repo::Error::NoRepository { location }.into());
+        }
+        let password = self.password()?;
+        let keys = cache_dir().join("keys");
+        Ok(Repository::open_with(storage, &password, Some(&keys))?)
+    }
+
     pub fn say(&self, msg: impl AsRef<str>) {
         if !self.quiet && !self.json {
             println!("{}", msg.as_ref());
         }
     }
+}
+
+/// bunker's cache directory: `BUNKER_CACHE_DIR`, else `$XDG_CACHE_HOME/bunker`, else
+/// `~/.cache/bunker`.
+pub fn cache_dir() -> PathBuf {
+    if let Some(d) = std::env::var_os("BUNKER_CACHE_DIR") {
+        return PathBuf::from(d);
+    }
+    if let Some(d) = std::env::var_os("XDG_CACHE_HOME") {
+        return PathBuf::from(d).join("bunker");
+    }
+    let home = std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(std::env::temp_dir);
+    home.join(".cache/bunker")
 }
 
 impl FilterArgs {

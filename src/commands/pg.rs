@@ -19,6 +19,9 @@ pub fn run(g: &Globals, c: PgCommand) -> Result<()> {
         PgCommand::Backup(a) => backup(g, a),
         PgCommand::Restore(a) => restore(g, a),
         PgCommand::Export(a) => export(g, a),
+        PgCommand::Basebackup(a) => super::pg_physical::basebackup(g, a),
+        PgCommand::Info(a) => super::pg_physical::info(g, a),
+        PgCommand::Standby(a) => super::pg_physical::standby(g, a),
     }
 }
 

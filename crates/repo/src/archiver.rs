@@ -537,7 +537,10 @@ pub fn backup_dir(
     let clean = clean_path(root)?;
     let meta = std::fs::metadata(&clean).map_err(|e| Error::io(&clean, e))?;
     if !meta.is_dir() {
-        return Err(Error::Invalid(format!("{}: not a directory", clean.display())));
+        return Err(Error::Invalid(format!(
+            "{}: not a directory",
+            clean.display()
+        )));
     }
     let snap_paths = vec![clean.to_string_lossy().into_owned()];
     let parent = find_parent(&repo, opts, &snap_paths)?;
@@ -567,7 +570,11 @@ pub fn backup_dir(
     };
     after(&mut sink)?;
     let StreamSink { nodes, extra, .. } = sink;
-    for node in nodes {
+    for mut node in nodes {
+        // The added files belong to the directory's owner, as its other files do.
+        (node.uid, node.gid) = (meta.uid(), meta.gid());
+        node.user = archiver.names.user(node.uid);
+        node.group = archiver.names.group(node.gid);
         if tree.find(&node.name).is_some() {
             return Err(Error::Invalid(format!(
                 "{}: {} exists in the directory and as a stream",

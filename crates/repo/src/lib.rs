@@ -33,8 +33,8 @@ mod tree;
 mod unpacked;
 
 pub use archiver::{
-    backup_dir, backup_paths, backup_stream, backup_streams, BackupOptions, BackupProgress, BackupResult,
-    ParentChoice, StreamSink,
+    backup_dir, backup_paths, backup_stream, backup_streams, BackupOptions, BackupProgress,
+    BackupResult, ParentChoice, StreamSink,
 };
 pub use check::{check, CheckProgress, CheckReport, ReadData};
 pub use chunker::{ChunkSizes, Chunker, Polynomial};

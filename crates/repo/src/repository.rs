@@ -185,10 +185,13 @@ impl Repository {
         if plain.first() != Some(&2) {
             return Err(bad("unknown format"));
         }
-        let framed = zstd::stream::decode_all(&plain[1..]).map_err(|_| bad("decompression failed"))?;
+        let framed =
+            zstd::stream::decode_all(&plain[1..]).map_err(|_| bad("decompression failed"))?;
         let mut framed = framed;
         let name_end = path.len();
-        if framed.len() <= name_end || &framed[..name_end] != path.as_bytes() || framed[name_end] != 0
+        if framed.len() <= name_end
+            || &framed[..name_end] != path.as_bytes()
+            || framed[name_end] != 0
         {
             return Err(bad("it holds another object's content"));
         }

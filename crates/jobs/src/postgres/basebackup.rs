@@ -7,7 +7,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bunker_repo::{backup_dir, backup_streams, BackupOptions, BackupProgress, BackupResult, Repository};
+use bunker_repo::{
+    backup_dir, backup_streams, BackupOptions, BackupProgress, BackupResult, Repository,
+};
 use bunker_sources::postgres::wal::{segment_name, system_identifier, Lsn};
 use bunker_sources::postgres::{basebackup_positions, ClusterFacts, Server, Tablespace};
 use chrono::{DateTime, FixedOffset, Local};
@@ -76,8 +78,14 @@ pub struct BaseBackupResult {
 fn excludes(pgdata: &Path) -> Vec<String> {
     let root = glob_escape(&pgdata.to_string_lossy());
     let mut v: Vec<String> = [
-        "pg_wal", "pg_dynshmem", "pg_notify", "pg_serial", "pg_snapshots", "pg_stat_tmp",
-        "pg_subtrans", "pg_replslot",
+        "pg_wal",
+        "pg_dynshmem",
+        "pg_notify",
+        "pg_serial",
+        "pg_snapshots",
+        "pg_stat_tmp",
+        "pg_subtrans",
+        "pg_replslot",
     ]
     .iter()
     .map(|d| format!("{root}/{d}/*"))
@@ -160,8 +168,16 @@ pub fn basebackup(
                     .expect("stopped once")
                     .stop()
                     .map_err(|e| stash(&mut failure, e.into()))?;
-                let m = record(&facts, &tablespaces, (start_lsn, facts.timeline, stop.lsn), started, pgdata, "files");
-                wait_archived(&repo, &m, opts.archive_timeout).map_err(|e| stash(&mut failure, e))?;
+                let m = record(
+                    &facts,
+                    &tablespaces,
+                    (start_lsn, facts.timeline, stop.lsn),
+                    started,
+                    pgdata,
+                    "files",
+                );
+                wait_archived(&repo, &m, opts.archive_timeout)
+                    .map_err(|e| stash(&mut failure, e))?;
                 sink.add("backup_label", 0o600, stop.backup_label.as_bytes())?;
                 if !stop.tablespace_map.is_empty() {
                     sink.add("tablespace_map", 0o600, stop.tablespace_map.as_bytes())?;
@@ -183,10 +199,19 @@ pub fn basebackup(
             let positions = basebackup_positions(&stderr).ok_or_else(|| {
                 stash(
                     &mut failure,
-                    Error::Invalid(format!("pg_basebackup did not report its WAL positions: {stderr}")),
+                    Error::Invalid(format!(
+                        "pg_basebackup did not report its WAL positions: {stderr}"
+                    )),
                 )
             })?;
-            let m = record(&facts, &tablespaces, positions, started, &facts.data_directory, "pg_basebackup");
+            let m = record(
+                &facts,
+                &tablespaces,
+                positions,
+                started,
+                &facts.data_directory,
+                "pg_basebackup",
+            );
             wait_archived(&repo, &m, opts.archive_timeout).map_err(|e| stash(&mut failure, e))?;
             sink.set_extra(BASE_META_KEY, serde_json::to_value(&m).expect("json"));
             meta = Some(m);

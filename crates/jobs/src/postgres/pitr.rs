@@ -103,7 +103,10 @@ impl Target {
     fn settings(&self) -> Vec<(&'static str, String)> {
         let one = |k: &'static str, v: String| vec![(k, v)];
         let mut s = match self {
-            Target::Time(t) => one("recovery_target_time", t.format("%Y-%m-%d %H:%M:%S%.6f%:z").to_string()),
+            Target::Time(t) => one(
+                "recovery_target_time",
+                t.format("%Y-%m-%d %H:%M:%S%.6f%:z").to_string(),
+            ),
             Target::Lsn(l) => one("recovery_target_lsn", l.to_string()),
             Target::Xid(x) => one("recovery_target_xid", x.clone()),
             Target::Name(n) => one("recovery_target_name", n.clone()),
@@ -135,7 +138,10 @@ fn pick_system(repo: &Repository, bases: &[BaseBackup], given: Option<&str>) -> 
     if let Some(s) = given {
         return Ok(s.to_string());
     }
-    let mut systems: Vec<String> = bases.iter().map(|b| b.meta.system_identifier.clone()).collect();
+    let mut systems: Vec<String> = bases
+        .iter()
+        .map(|b| b.meta.system_identifier.clone())
+        .collect();
     systems.extend(wal_archive::systems(repo)?);
     systems.sort();
     systems.dedup();
@@ -162,7 +168,9 @@ pub fn pitr(repo: Arc<Repository>, opts: &PitrOptions) -> Result<PitrReport> {
         .filter(|b| b.meta.system_identifier == system)
         .collect();
     let Some(any) = bases.first() else {
-        return Err(Error::Invalid(format!("no base backup of system {system} in the repository")));
+        return Err(Error::Invalid(format!(
+            "no base backup of system {system} in the repository"
+        )));
     };
     let seg = any.meta.wal_segment_size;
     let listing = wal_archive::list(&repo, &system, seg)?;
@@ -170,9 +178,9 @@ pub fn pitr(repo: Arc<Repository>, opts: &PitrOptions) -> Result<PitrReport> {
     let links = chain(&repo, &system, tli, seg)?;
     // Base backups on this timeline chain, whose WAL is complete.
     let on_chain = |b: &&BaseBackup| {
-        links.iter().any(|l| {
-            l.tli == b.meta.timeline && l.end.is_none_or(|e| b.meta.stop_lsn <= e)
-        })
+        links
+            .iter()
+            .any(|l| l.tli == b.meta.timeline && l.end.is_none_or(|e| b.meta.stop_lsn <= e))
     };
     let candidates: Vec<(&BaseBackup, Reach)> = bases
         .iter()
@@ -216,7 +224,11 @@ pub fn pitr(repo: Arc<Repository>, opts: &PitrOptions) -> Result<PitrReport> {
         system_identifier: system,
         base_timeline: base.meta.timeline,
         base_stop_lsn: base.meta.stop_lsn,
-        target: if opts.standby { "standby".into() } else { opts.target.describe() },
+        target: if opts.standby {
+            "standby".into()
+        } else {
+            opts.target.describe()
+        },
         window_start: base.meta.stop_lsn,
         window_end: r.end_lsn,
         window_end_time: r.end_time,
@@ -267,7 +279,10 @@ fn check_target(base: &BaseBackup, r: &Reach, target: &Target) -> Result<()> {
         return Ok(());
     }
     let why = match &r.gap {
-        Some(g) => format!("segments {} to {} are missing from the archive", g.first, g.last),
+        Some(g) => format!(
+            "segments {} to {} are missing from the archive",
+            g.first, g.last
+        ),
         None => "the archive ends there".to_string(),
     };
     Err(Error::Invalid(format!(
@@ -299,13 +314,21 @@ fn io(path: &Path, e: std::io::Error) -> Error {
     Error::Invalid(format!("{}: {e}", path.display()))
 }
 
-fn restore_base(repo: &Arc<Repository>, base: &BaseBackup, to: &Path, threads: usize) -> Result<()> {
+fn restore_base(
+    repo: &Arc<Repository>,
+    base: &BaseBackup,
+    to: &Path,
+    threads: usize,
+) -> Result<()> {
     if base.meta.method == "pg_basebackup" {
         repo.load_index()?;
         let tree = repo.load_tree(&base.snapshot.tree)?;
-        let node = tree
-            .find(BASE_TAR.as_bytes())
-            .ok_or_else(|| Error::Invalid(format!("snapshot {} has no {BASE_TAR}", base.snapshot.short_id())))?;
+        let node = tree.find(BASE_TAR.as_bytes()).ok_or_else(|| {
+            Error::Invalid(format!(
+                "snapshot {} has no {BASE_TAR}",
+                base.snapshot.short_id()
+            ))
+        })?;
         let mut rd = bunker_repo::FileReader::new(repo.clone(), node.content.clone());
         let mut tar = Command::new("tar")
             .args(["-x", "-f", "-", "-C"])
@@ -315,10 +338,14 @@ fn restore_base(repo: &Arc<Repository>, base: &BaseBackup, to: &Path, threads: u
             .map_err(|e| Error::Invalid(format!("starting tar: {e}")))?;
         let copied = std::io::copy(&mut rd, tar.stdin.as_mut().expect("piped"));
         drop(tar.stdin.take());
-        let status = tar.wait().map_err(|e| Error::Invalid(format!("waiting for tar: {e}")))?;
+        let status = tar
+            .wait()
+            .map_err(|e| Error::Invalid(format!("waiting for tar: {e}")))?;
         copied.map_err(|e| Error::Invalid(format!("extracting {BASE_TAR}: {e}")))?;
         if !status.success() {
-            return Err(Error::Invalid(format!("tar failed extracting {BASE_TAR} ({status})")));
+            return Err(Error::Invalid(format!(
+                "tar failed extracting {BASE_TAR} ({status})"
+            )));
         }
         return Ok(());
     }
@@ -326,7 +353,13 @@ fn restore_base(repo: &Arc<Repository>, base: &BaseBackup, to: &Path, threads: u
         threads,
         ..Default::default()
     };
-    let r = bunker_repo::restore(repo, &base.snapshot, to, &ropts, &RestoreProgress::default())?;
+    let r = bunker_repo::restore(
+        repo,
+        &base.snapshot,
+        to,
+        &ropts,
+        &RestoreProgress::default(),
+    )?;
     if !r.damaged.is_empty() {
         return Err(Error::Invalid(format!(
             "the base backup could not be restored completely: {}",
@@ -338,7 +371,13 @@ fn restore_base(repo: &Arc<Repository>, base: &BaseBackup, to: &Path, threads: u
 
 /// Puts the segment `wal-receive` keeps in progress into `pg_wal`, where recovery reads
 /// it after the archive has no more.
-fn place_streaming(repo: &Repository, system: &str, r: &Reach, to: &Path, seg: u64) -> Result<Option<String>> {
+fn place_streaming(
+    repo: &Repository,
+    system: &str,
+    r: &Reach,
+    to: &Path,
+    seg: u64,
+) -> Result<Option<String>> {
     let Some(name) = &r.streaming else {
         return Ok(None);
     };
@@ -347,7 +386,9 @@ fn place_streaming(repo: &Repository, system: &str, r: &Reach, to: &Path, seg: u
         return Ok(None);
     };
     let file = match WalFile::parse(base, seg) {
-        Some(WalFile::Segment { tli, segno } | WalFile::Partial { tli, segno }) => segment_name(tli, segno, seg),
+        Some(WalFile::Segment { tli, segno } | WalFile::Partial { tli, segno }) => {
+            segment_name(tli, segno, seg)
+        }
         _ => return Ok(None),
     };
     let wal = to.join("pg_wal");
@@ -371,7 +412,11 @@ fn write_recovery_settings(opts: &PitrOptions, tli: u32) -> Result<()> {
     for f in ["recovery.signal", "standby.signal"] {
         let _ = std::fs::remove_file(to.join(f));
     }
-    let signal = if opts.standby { "standby.signal" } else { "recovery.signal" };
+    let signal = if opts.standby {
+        "standby.signal"
+    } else {
+        "recovery.signal"
+    };
     std::fs::write(to.join(signal), b"").map_err(|e| io(&to.join(signal), e))?;
     let mut conf = format!(
         "\n# Added by bunker {} on {}: recovery from the WAL archive.\n",
@@ -436,7 +481,9 @@ fn hand_over(to: &Path) -> Result<()> {
 }
 
 fn nix_is_root() -> bool {
-    std::fs::metadata("/proc/self").map(|m| m.uid() == 0).unwrap_or(false)
+    std::fs::metadata("/proc/self")
+        .map(|m| m.uid() == 0)
+        .unwrap_or(false)
 }
 
 /// Starts the recovered server (as the data directory's owner when run as root) and
@@ -481,7 +528,8 @@ fn start_and_wait(opts: &PitrOptions) -> Result<Reached> {
     let server = Server::new(&dsn, opts.server_bin.as_deref());
     let deadline = Instant::now() + opts.start_timeout;
     loop {
-        let in_recovery: std::result::Result<bool, _> = server.query_value(None, "pg_is_in_recovery()");
+        let in_recovery: std::result::Result<bool, _> =
+            server.query_value(None, "pg_is_in_recovery()");
         match in_recovery {
             Ok(false) => break,
             Ok(true) if opts.standby => break,
@@ -513,7 +561,9 @@ fn start_and_wait(opts: &PitrOptions) -> Result<Reached> {
          CASE WHEN pg_is_in_recovery() THEN '' ELSE pg_walfile_name(pg_current_wal_lsn()) END AS wal, \
          pg_last_xact_replay_timestamp()::text AS last",
     )?;
-    let row = rows.pop().ok_or_else(|| Error::Invalid("the server returned no row".into()))?;
+    let row = rows
+        .pop()
+        .ok_or_else(|| Error::Invalid("the server returned no row".into()))?;
     let timeline = u32::from_str_radix(row.wal.get(..8).unwrap_or("0"), 16).unwrap_or(0);
     Ok(Reached {
         timeline,
@@ -548,11 +598,17 @@ fn postmaster_address(to: &Path) -> Result<(u16, String)> {
     let text = std::fs::read_to_string(&pid).map_err(|e| io(&pid, e))?;
     let lines: Vec<&str> = text.lines().collect();
     let port = lines.get(3).and_then(|p| p.trim().parse().ok());
-    let socket = lines.get(4).map(|s| s.trim().to_string()).filter(|s| !s.is_empty());
+    let socket = lines
+        .get(4)
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty());
     match (port, socket) {
         (Some(p), Some(s)) => Ok((p, s)),
         (Some(p), None) => Ok((p, "localhost".to_string())),
-        _ => Err(Error::Invalid(format!("{}: no port recorded", pid.display()))),
+        _ => Err(Error::Invalid(format!(
+            "{}: no port recorded",
+            pid.display()
+        ))),
     }
 }
 

@@ -84,7 +84,12 @@ pub fn push(
 }
 
 /// Reads one archived file; `None` when the archive does not have it.
-pub fn fetch(repo: &Repository, system_id: &str, name: &str, seg_size: u64) -> Result<Option<Vec<u8>>> {
+pub fn fetch(
+    repo: &Repository,
+    system_id: &str,
+    name: &str,
+    seg_size: u64,
+) -> Result<Option<Vec<u8>>> {
     let tli = timeline_of(name, seg_size)?;
     Ok(repo.load_object(&object_path(system_id, tli, name))?)
 }
@@ -111,7 +116,13 @@ pub fn systems(repo: &Repository) -> Result<Vec<String>> {
         .storage()
         .list_objects("wal/")?
         .into_iter()
-        .filter_map(|o| o.path.strip_prefix("wal/")?.split('/').next().map(String::from))
+        .filter_map(|o| {
+            o.path
+                .strip_prefix("wal/")?
+                .split('/')
+                .next()
+                .map(String::from)
+        })
         .collect();
     ids.sort();
     ids.dedup();
@@ -204,8 +215,13 @@ pub fn fetch_to(
 ) -> Result<bool> {
     let spooled = spool.join(name);
     if spooled.is_file() {
-        std::fs::rename(&spooled, dest)
-            .map_err(|e| Error::Invalid(format!("moving {} to {}: {e}", spooled.display(), dest.display())))?;
+        std::fs::rename(&spooled, dest).map_err(|e| {
+            Error::Invalid(format!(
+                "moving {} to {}: {e}",
+                spooled.display(),
+                dest.display()
+            ))
+        })?;
         return Ok(true);
     }
     let Some(WalFile::Segment { tli, segno }) = WalFile::parse(name, seg_size) else {
@@ -226,7 +242,10 @@ pub fn fetch_to(
             .collect();
         handles
             .into_iter()
-            .map(|h| h.join().unwrap_or_else(|_| Err(Error::Invalid("fetch thread panicked".into()))))
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(Error::Invalid("fetch thread panicked".into())))
+            })
             .collect()
     });
     let mut fetched = fetched.into_iter();

@@ -36,7 +36,10 @@ pub fn base_backups(repo: &Repository) -> Result<Vec<BaseBackup>> {
             continue;
         };
         let meta: BaseMeta = serde_json::from_value(m.clone()).map_err(|e| {
-            Error::Invalid(format!("snapshot {} has an unreadable base backup record: {e}", s.short_id()))
+            Error::Invalid(format!(
+                "snapshot {} has an unreadable base backup record: {e}",
+                s.short_id()
+            ))
         })?;
         out.push(BaseBackup { snapshot: s, meta });
     }
@@ -54,22 +57,41 @@ pub struct ChainLink {
 }
 
 /// The timelines leading to `tli`, oldest first, from its history file.
-pub fn chain(repo: &Repository, system_id: &str, tli: u32, seg_size: u64) -> Result<Vec<ChainLink>> {
+pub fn chain(
+    repo: &Repository,
+    system_id: &str,
+    tli: u32,
+    seg_size: u64,
+) -> Result<Vec<ChainLink>> {
     if tli == 1 {
-        return Ok(vec![ChainLink { tli: 1, begin: Lsn(0), end: None }]);
+        return Ok(vec![ChainLink {
+            tli: 1,
+            begin: Lsn(0),
+            end: None,
+        }]);
     }
     let name = format!("{tli:08X}.history");
     let text = wal_archive::fetch(repo, system_id, &name, seg_size)?.ok_or_else(|| {
-        Error::Invalid(format!("timeline {tli} has no history file ({name}) in the archive"))
+        Error::Invalid(format!(
+            "timeline {tli} has no history file ({name}) in the archive"
+        ))
     })?;
     let history = parse_history(&String::from_utf8_lossy(&text))?;
     let mut links = Vec::new();
     let mut begin = Lsn(0);
     for h in history {
-        links.push(ChainLink { tli: h.tli, begin, end: Some(h.end) });
+        links.push(ChainLink {
+            tli: h.tli,
+            begin,
+            end: Some(h.end),
+        });
         begin = h.end;
     }
-    links.push(ChainLink { tli, begin, end: None });
+    links.push(ChainLink {
+        tli,
+        begin,
+        end: None,
+    });
     Ok(links)
 }
 
@@ -163,7 +185,9 @@ pub fn reach(listing: &Listing, base: &BaseMeta, links: &[ChainLink]) -> Reach {
     });
     Reach {
         last_segment: last.map(|(tli, _, n)| segment_name(tli, n, seg)),
-        end_lsn: last.map(|(_, _, n)| segment_end(n, seg)).unwrap_or(base.start_lsn),
+        end_lsn: last
+            .map(|(_, _, n)| segment_end(n, seg))
+            .unwrap_or(base.start_lsn),
         end_time: last.and_then(|(_, a, _)| time_of(a.archived)),
         streaming,
         gap,

@@ -136,7 +136,10 @@ impl Server {
         let start = if version_num >= 150000 {
             format!("SELECT pg_backup_start({}, {fast})", quote_literal(label))
         } else {
-            format!("SELECT pg_start_backup({}, {fast}, false)", quote_literal(label))
+            format!(
+                "SELECT pg_start_backup({}, {fast}, false)",
+                quote_literal(label)
+            )
         };
         let line = s.ask(&start)?;
         s.start_lsn = line.parse()?;
@@ -318,10 +321,21 @@ impl Server {
     pub fn basebackup_stream(&self, label: &str, fast: bool) -> Result<super::tools::Dump> {
         let tool = self.tool("pg_basebackup");
         let mut cmd = tool.command();
-        cmd.args(["-D", "-", "-F", "t", "-X", "none", "-v", "--no-manifest", "-l", label])
-            .args(["-c", if fast { "fast" } else { "spread" }])
-            .arg("-d")
-            .arg(&self.dsn);
+        cmd.args([
+            "-D",
+            "-",
+            "-F",
+            "t",
+            "-X",
+            "none",
+            "-v",
+            "--no-manifest",
+            "-l",
+            label,
+        ])
+        .args(["-c", if fast { "fast" } else { "spread" }])
+        .arg("-d")
+        .arg(&self.dsn);
         super::tools::Dump::start(tool, cmd)
     }
 }
@@ -355,6 +369,9 @@ mod tests {
                    pg_basebackup: write-ahead log end point: 0/2000100\n\
                    pg_basebackup: base backup completed\n";
         let (s, tli, e) = super::basebackup_positions(err).unwrap();
-        assert_eq!((s.to_string(), tli, e.to_string()), ("0/2000028".into(), 1, "0/2000100".into()));
+        assert_eq!(
+            (s.to_string(), tli, e.to_string()),
+            ("0/2000028".into(), 1, "0/2000100".into())
+        );
     }
 }

@@ -197,35 +197,60 @@ mod tests {
     #[test]
     fn names_parse_and_format() {
         let s = DEFAULT_SEGMENT_SIZE;
-        assert_eq!(segment_name(1, 0x10 * 256 + 2, s), "000000010000001000000002");
+        assert_eq!(
+            segment_name(1, 0x10 * 256 + 2, s),
+            "000000010000001000000002"
+        );
         assert_eq!(
             WalFile::parse("000000010000001000000002", s),
-            Some(WalFile::Segment { tli: 1, segno: 0x10 * 256 + 2 })
+            Some(WalFile::Segment {
+                tli: 1,
+                segno: 0x10 * 256 + 2
+            })
         );
         assert_eq!(
             WalFile::parse("0000000200000000000000FF.partial", s),
             Some(WalFile::Partial { tli: 2, segno: 255 })
         );
-        assert_eq!(WalFile::parse("00000003.history", s), Some(WalFile::History { tli: 3 }));
+        assert_eq!(
+            WalFile::parse("00000003.history", s),
+            Some(WalFile::History { tli: 3 })
+        );
         assert_eq!(
             WalFile::parse("000000010000000000000002.00000028.backup", s),
-            Some(WalFile::BackupHistory { tli: 1, segno: 2, offset: 0x28 })
+            Some(WalFile::BackupHistory {
+                tli: 1,
+                segno: 2,
+                offset: 0x28
+            })
         );
         // 16 MiB segments: the last segment of an id is FF.
         assert_eq!(WalFile::parse("000000010000000000000100", s), None);
         assert_eq!(WalFile::parse("archive_status", s), None);
         let lsn: Lsn = "0/3000028".parse().unwrap();
-        assert_eq!(segment_name(1, lsn.segment(s), s), "000000010000000000000003");
+        assert_eq!(
+            segment_name(1, lsn.segment(s), s),
+            "000000010000000000000003"
+        );
     }
 
     #[test]
     fn history_files_parse() {
-        let h = parse_history("1\t0/3000198\tno recovery target specified\n\n2\t0/5000000\tat restore point \"x\"\n").unwrap();
+        let h = parse_history(
+            "1\t0/3000198\tno recovery target specified\n\n2\t0/5000000\tat restore point \"x\"\n",
+        )
+        .unwrap();
         assert_eq!(
             h,
             vec![
-                HistoryEntry { tli: 1, end: "0/3000198".parse().unwrap() },
-                HistoryEntry { tli: 2, end: "0/5000000".parse().unwrap() },
+                HistoryEntry {
+                    tli: 1,
+                    end: "0/3000198".parse().unwrap()
+                },
+                HistoryEntry {
+                    tli: 2,
+                    end: "0/5000000".parse().unwrap()
+                },
             ]
         );
     }
