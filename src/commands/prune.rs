@@ -43,9 +43,28 @@ pub fn run_on(g: &Globals, repo: &Arc<bunker_repo::Repository>, opts: &PruneOpti
     let plan = prune(repo, opts, &progress);
     drop(ticker);
     let plan = plan?;
+    // WAL older than every base backup of its system (base backups forgotten above).
+    let wal = bunker_jobs::postgres::wal_archive::expire(repo, opts.dry_run)?;
+    if !g.json {
+        for e in wal.iter().filter(|e| e.files > 0) {
+            g.say(format!(
+                "WAL of system {}: {} {} files ({}) before {}, the oldest base backup's start",
+                e.system_identifier,
+                if opts.dry_run {
+                    "would remove"
+                } else {
+                    "removed"
+                },
+                e.files,
+                bytes(e.bytes),
+                e.kept_from
+            ));
+        }
+    }
     if g.json {
         let mut v = serde_json::to_value(&plan)?;
         v["dry_run"] = serde_json::json!(opts.dry_run);
+        v["wal_expired"] = serde_json::to_value(&wal)?;
         println!("{v}");
         return Ok(());
     }

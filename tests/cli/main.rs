@@ -8,5 +8,6 @@ mod forget;
 mod interop;
 mod maintenance;
 mod pg;
+mod pitr;
 mod prune;
 mod roundtrip;

@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use super::basebackup::BASE_TAR;
 use super::wal_archive::{self, STREAMING_SUFFIX};
-use super::window::{base_backups, chain, latest_timeline, reach, BaseBackup, Reach};
+use super::window::{base_backups, chain, latest_timeline, reach, BaseBackup, ChainLink, Reach};
 use crate::error::{Error, Result};
 
 /// Where recovery stops.
@@ -174,27 +174,52 @@ pub fn pitr(repo: Arc<Repository>, opts: &PitrOptions) -> Result<PitrReport> {
     };
     let seg = any.meta.wal_segment_size;
     let listing = wal_archive::list(&repo, &system, seg)?;
-    let tli = opts.timeline.unwrap_or_else(|| latest_timeline(&listing));
-    let links = chain(&repo, &system, tli, seg)?;
-    // Base backups on this timeline chain, whose WAL is complete.
+    // A recovery to a target follows the base backup's own timeline unless told
+    // otherwise (PostgreSQL's 'current'): earlier recoveries from the same archive made
+    // newer timelines that do not hold the history the target is in. --latest and
+    // standbys follow the newest timeline.
+    let follows_base =
+        opts.timeline.is_none() && !opts.standby && !matches!(opts.target, Target::Latest);
+    let fixed_tli = opts.timeline.unwrap_or_else(|| latest_timeline(&listing));
+    let mut chains: std::collections::HashMap<u32, Vec<ChainLink>> =
+        std::collections::HashMap::new();
+    for b in &bases {
+        let t = if follows_base {
+            b.meta.timeline
+        } else {
+            fixed_tli
+        };
+        if let std::collections::hash_map::Entry::Vacant(e) = chains.entry(t) {
+            e.insert(chain(&repo, &system, t, seg)?);
+        }
+    }
+    let links_for = |b: &BaseBackup| -> &Vec<ChainLink> {
+        &chains[&if follows_base {
+            b.meta.timeline
+        } else {
+            fixed_tli
+        }]
+    };
+    // Base backups on their timeline chain, whose WAL is complete.
     let on_chain = |b: &&BaseBackup| {
-        links
+        links_for(b)
             .iter()
             .any(|l| l.tli == b.meta.timeline && l.end.is_none_or(|e| b.meta.stop_lsn <= e))
     };
     let candidates: Vec<(&BaseBackup, Reach)> = bases
         .iter()
         .filter(on_chain)
-        .map(|b| (b, reach(&listing, &b.meta, &links)))
+        .map(|b| (b, reach(&listing, &b.meta, links_for(b))))
         .filter(|(_, r)| r.consistent)
         .collect();
+    let tli = if follows_base { None } else { Some(fixed_tli) };
     let (base, r) = match &opts.base {
         Some(id) => {
             let b = bases
                 .iter()
                 .find(|b| b.snapshot.id.to_hex().starts_with(id.as_str()))
                 .ok_or_else(|| Error::Invalid(format!("no base backup {id} of system {system}")))?;
-            let r = reach(&listing, &b.meta, &links);
+            let r = reach(&listing, &b.meta, links_for(b));
             if !r.consistent {
                 return Err(Error::Invalid(format!(
                     "base backup {} cannot be recovered: the archive lacks WAL it needs ({} to {})",
@@ -246,8 +271,12 @@ pub fn pitr(repo: Arc<Repository>, opts: &PitrOptions) -> Result<PitrReport> {
 fn choose<'a>(
     candidates: &'a [(&'a BaseBackup, Reach)],
     target: &Target,
-    tli: u32,
+    tli: Option<u32>,
 ) -> Result<(&'a BaseBackup, Reach)> {
+    let along = match tli {
+        Some(t) => format!("along timeline {t}"),
+        None => "along the base backups' timelines".to_string(),
+    };
     let fits = |b: &BaseBackup| match target {
         Target::Time(t) => b.meta.finished <= *t,
         Target::Lsn(l) => b.meta.stop_lsn <= *l,
@@ -258,12 +287,12 @@ fn choose<'a>(
     }
     match candidates.first() {
         Some((oldest, r)) => Err(Error::Invalid(format!(
-            "{} is before the earliest recoverable point: the archive covers {} on timeline {tli}",
+            "{} is before the earliest recoverable point: the archive covers {} {along}",
             target.describe(),
             window_text(oldest, r)
         ))),
         None => Err(Error::Invalid(format!(
-            "no base backup can be recovered on timeline {tli}: none has its WAL complete in the archive"
+            "no base backup can be recovered {along}: none has its WAL complete in the archive"
         ))),
     }
 }
@@ -403,7 +432,8 @@ fn conf_line(name: &str, value: &str) -> String {
     format!("{name} = {}\n", quote_literal(value))
 }
 
-fn write_recovery_settings(opts: &PitrOptions, tli: u32) -> Result<()> {
+/// `tli`: the timeline to follow; `None` for the base backup's own ('current').
+fn write_recovery_settings(opts: &PitrOptions, tli: Option<u32>) -> Result<()> {
     let to = &opts.to;
     for d in ["pg_wal", "pg_wal/archive_status"] {
         let p = to.join(d);
@@ -426,9 +456,10 @@ fn write_recovery_settings(opts: &PitrOptions, tli: u32) -> Result<()> {
     conf.push_str(&conf_line("restore_command", &opts.restore_command));
     conf.push_str(&conf_line(
         "recovery_target_timeline",
-        &match opts.timeline {
-            Some(_) => tli.to_string(),
-            None => "latest".to_string(),
+        &match (opts.timeline, tli) {
+            (Some(t), _) => t.to_string(),
+            (None, None) => "current".to_string(),
+            (None, Some(_)) => "latest".to_string(),
         },
     ));
     if opts.standby {
