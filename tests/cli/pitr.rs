@@ -127,6 +127,15 @@ impl Archive {
 
     /// Recovers into a new directory and starts the server there.
     fn pitr(&self, name: &str, target: &[&str]) -> Recovered {
+        self.recover(&["pitr"], name, target)
+    }
+
+    /// Builds a standby from the archive and starts it.
+    fn standby(&self, name: &str, extra: &[&str]) -> Recovered {
+        self.recover(&["pg", "standby"], name, extra)
+    }
+
+    fn recover(&self, command: &[&str], name: &str, target: &[&str]) -> Recovered {
         let dir = self.scratch.path(name);
         let port = free_port();
         let port_s = format!("port={port}");
@@ -137,7 +146,8 @@ impl Archive {
             chown_r(&sock_dir, uid, gid);
         }
         let sock = format!("unix_socket_directories={}", sock_dir.display());
-        let mut args = vec!["pitr", "--to", dir.to_str().unwrap()];
+        let mut args = command.to_vec();
+        args.extend_from_slice(&["--to", dir.to_str().unwrap()]);
         args.extend_from_slice(target);
         args.extend_from_slice(&["--start", "--set", &port_s, "--set", &sock]);
         let out = self.bunker(&args);
@@ -349,6 +359,35 @@ fn pitr_follows_a_new_timeline() {
     let r = a.pitr("tl1", &["--latest", "--timeline", "1"]);
     let rows = r.sql("SELECT string_agg(v, ',' ORDER BY v) FROM t");
     assert_eq!(rows, "before backup,kept,lost on the branch");
+    drop(r);
+
+    // The DR site: a standby of the original primary, built from the archive, then
+    // streaming from the primary.
+    let conninfo = c.dsn("postgres");
+    let s = a.standby(
+        "standby",
+        &[
+            "--timeline",
+            "1",
+            "--primary-conninfo",
+            &conninfo,
+            "--set",
+            QUIET,
+        ],
+    );
+    assert_eq!(s.sql("SELECT pg_is_in_recovery()"), "t");
+    c.sql(
+        "postgres",
+        "INSERT INTO t VALUES ('after the standby started')",
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while s.sql("SELECT count(*) FROM t WHERE v = 'after the standby started'") != "1" {
+        assert!(
+            Instant::now() < deadline,
+            "the standby does not follow the primary"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
 
 #[test]
