@@ -350,7 +350,7 @@ impl Storage {
             out.push(ObjectEntry {
                 path: e.path().to_string(),
                 size: meta.content_length(),
-                modified: meta.last_modified().map(|t| std::time::SystemTime::from(t)),
+                modified: meta.last_modified().map(std::time::SystemTime::from),
             });
         }
         out.sort_by(|a, b| a.path.cmp(&b.path));
