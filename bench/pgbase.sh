@@ -20,9 +20,11 @@
 # pgbench run and a third backup, restores of the newest backup into a new data
 # directory, then wal-push of the same held WAL segments into fresh repositories.
 # pgBackRest runs with process-max=2, start-fast=y, its default compression, and
-# archive-check=n: the cluster's archive_command is /bin/true, so no backup waits for
-# WAL archiving (neither tool's backups are restorable to a consistent state here; only
-# the copying is measured).
+# archive-check=n, bunker with --archive-timeout 0: the cluster's archive_command is
+# /bin/true while the backups are measured, so neither waits for its archive to receive
+# the backup's WAL. From the third backups on, archive_command copies the segments aside;
+# before the restores they are pushed (untimed) into both archives, since bunker's pitr
+# refuses a base backup whose WAL the archive lacks.
 #
 # Everything lives under bench/work/pgbase (gitignored): the cluster, the repositories,
 # the held WAL segments, the restored data directories. Results go to stdout and
@@ -47,7 +49,8 @@ CL="$PGW/cluster"     # server log and socket directory
 DATA="$CL/data"
 REPOS="$PGW/repo"
 NEWDIR="$PGW/restore/data"
-HOLD="$PGW/hold"      # WAL segments copied by archive_command, pushed by hand later
+ARCH="$PGW/archive"   # WAL segments of the third backups, copied by archive_command
+HOLD="$PGW/hold"      # WAL segments for the wal-push measurements, likewise
 PGBR="$PGW/pgbackrest" # pgBackRest's config, log and lock directories
 PGBR_CONF="$PGBR/pgbackrest.conf"
 LOGS="$PGW/logs"
@@ -101,7 +104,7 @@ fi
 export BUNKER_REPOSITORY="$REPOS/bunker"
 export BUNKER_PASSWORD_FILE="$PGW/password"
 export XDG_CACHE_HOME="$PGW/cache"
-unset BUNKER_PASSWORD BUNKER_PASSWORD_COMMAND BUNKER_PG_DSN BUNKER_PG_BIN \
+unset BUNKER_PASSWORD BUNKER_PASSWORD_COMMAND BUNKER_CACHE_DIR BUNKER_PG_DSN BUNKER_PG_BIN \
     PGDATABASE PGPASSWORD PGSERVICE PGOPTIONS
 
 # ---------------------------------------------------------------- cluster
@@ -112,12 +115,12 @@ stop_cluster() {
 }
 stop_cluster # a cluster left behind by an interrupted run
 rm -rf "$PGW"
-mkdir -p "$CL" "$REPOS" "$HOLD" "$PGBR/log" "$PGBR/lock" "$LOGS" "$XDG_CACHE_HOME" "$(dirname "$NEWDIR")"
+mkdir -p "$CL" "$REPOS" "$ARCH" "$HOLD" "$PGBR/log" "$PGBR/lock" "$LOGS" "$XDG_CACHE_HOME" "$(dirname "$NEWDIR")"
 echo bench-password >"$BUNKER_PASSWORD_FILE"
 chmod 600 "$BUNKER_PASSWORD_FILE"
 chmod 700 "$XDG_CACHE_HOME"
 # Everything the tools touch belongs to the user they run as.
-chown postgres: "$CL" "$REPOS" "$HOLD" "$PGBR" "$PGBR/log" "$PGBR/lock" "$XDG_CACHE_HOME" \
+chown postgres: "$CL" "$REPOS" "$ARCH" "$HOLD" "$PGBR" "$PGBR/log" "$PGBR/lock" "$XDG_CACHE_HOME" \
     "$BUNKER_PASSWORD_FILE" "$(dirname "$NEWDIR")"
 if want bunker; then
     # A private copy: a build running elsewhere must not swap the binary during the run.
@@ -171,9 +174,11 @@ log "databases $((CLUSTER_BYTES / 1048576)) MiB, $ROWS accounts"
 # ---------------------------------------------------------------- pgBackRest
 # One config for every call (--config): the stanza's repository is always
 # $REPOS/pgbackrest, emptied and created anew where a measurement needs a fresh one.
+# Every backup is kept (the retention setting only silences the warning that none is set).
 cat >"$PGBR_CONF" <<EOF
 [global]
 repo1-path=$REPOS/pgbackrest
+repo1-retention-full=9999999
 process-max=2
 start-fast=y
 archive-check=n
@@ -188,13 +193,11 @@ EOF
 chown postgres: "$PGBR_CONF"
 chmod 640 "$PGBR_CONF"
 PGBACKREST=(runuser -u postgres -- pgbackrest --config="$PGBR_CONF" --stanza=bench)
-# The compression the backups and archive-push use: set in the config, or the default.
-pgbr_option() { # OPTION: its value as `pgbackrest help backup` reports it
-    "${PGBACKREST[@]}" help backup "$1" | sed -n 's/^\(current\|default\): //p' | head -n 1
-}
+# The compression the backups and archive-push use, as `pgbackrest help` reports it: the
+# value set (`current:`) or the default; the level's default depends on the type.
 if want pgbackrest; then
-    PGBR_COMPRESS="$(pgbr_option compress-type)"
-    PGBR_LEVEL="$(pgbr_option compress-level)"
+    PGBR_COMPRESS="$("${PGBACKREST[@]}" help backup compress-type | sed -n 's/^\(current\|default\): //p' | head -n 1)"
+    PGBR_LEVEL="$("${PGBACKREST[@]}" help backup compress-level | sed -n "s/^current: //p; s/^\* $PGBR_COMPRESS - //p" | tail -n 1)"
 fi
 
 # ---------------------------------------------------------------- measuring
@@ -259,16 +262,42 @@ new_repo() {
 }
 
 # backup_cmd TOOL FIRST: a base backup of the cluster, as an array in CMD; FIRST is 1
-# for a full backup, 0 for one that builds on the repository's previous backups.
+# for a full backup, 0 for one that builds on the repository's previous backups. Neither
+# waits for the backup's WAL to reach its archive (see the top of this file).
 backup_cmd() {
     case $1 in
-        bunker) CMD=(runuser -u postgres -- "$BUNKER" pg basebackup --dsn "$DSN" --pgdata "$DATA") ;;
+        bunker)
+            CMD=(runuser -u postgres -- "$BUNKER" pg basebackup --dsn "$DSN" --pgdata "$DATA" --archive-timeout 0)
+            ;;
         pgbackrest)
             local type=incr
             [ "$2" = 1 ] && type=full
             CMD=("${PGBACKREST[@]}" --type="$type" backup)
             ;;
     esac
+}
+
+# archive_to DIR: from now on archive_command copies every completed segment into DIR
+# (through a temporary name, so DIR never shows a partial copy); "" for /bin/true again.
+archive_to() {
+    local cmd=/bin/true
+    [ -z "$1" ] || cmd="cp %p $1/.%f && mv $1/.%f $1/%f"
+    sql "ALTER SYSTEM SET archive_command = '$cmd'"
+    sql "SELECT pg_reload_conf()" >/dev/null
+}
+# segments_in DIR: the WAL segments in DIR, in WAL order, by absolute path.
+segments_in() { find "$1" -maxdepth 1 -type f | grep -E '/[0-9A-F]{24}$' | sort || true; }
+# switch_and_wait DIR: completes the current segment and waits (up to two minutes) until
+# the archiver has copied it into DIR.
+switch_and_wait() {
+    local last
+    # The checkpoint record makes sure there is something to switch away from.
+    last=$(sql "CHECKPOINT; SELECT pg_walfile_name(pg_switch_wal())")
+    for _ in $(seq 1 120); do
+        [ -f "$1/$last" ] && return 0
+        sleep 1
+    done
+    die "the archiver did not copy $last into $1, see $CL/log"
 }
 
 # Warm the page cache with the cluster (it fits in memory).
@@ -324,10 +353,46 @@ pgbench -N -T "$PGBENCH_SECONDS" -c 2 -j 2 app >"$LOGS/pgbench-run.log" 2>&1 \
 TPS=$(grep -o 'tps = [0-9.]*' "$LOGS/pgbench-run.log" | tail -n 1 | cut -d' ' -f3 || true)
 UPDATED=$(grep -o 'number of transactions actually processed: [0-9]*' "$LOGS/pgbench-run.log" | grep -o '[0-9]*$' || true)
 DB=app sql "VACUUM ANALYZE"
+archive_to "$ARCH"
 second_backup pgbench
 
+# ---------------------------------------------------------------- pushing WAL
+# One process per segment, serially, as PostgreSQL's archiver runs archive_command, from
+# the data directory as the archiver does; every segment's wall time goes to stdout as
+# `segment NAME MICROSECONDS` (the tool's own output to stderr). Stops at the first
+# failure, as the archiver would retry that segment forever.
+# shellcheck disable=SC2016 # expanded by the bash that runs it
+PUSH_LOOP='cd "$1" || exit 1
+list=$2
+shift 2
+while read -r seg; do
+    t0=$EPOCHREALTIME
+    "$@" "$seg" >&2 || { echo "pushing $seg failed" >&2; exit 1; }
+    t1=$EPOCHREALTIME
+    printf "segment\t%s\t%d\n" "${seg##*/}" $((${t1/./} - ${t0/./}))
+done <"$list"'
+push_cmd() { # TOOL LIST: pushing the segments in file LIST, as an array in CMD
+    case $1 in
+        bunker) CMD=("$BUNKER" wal-push) ;;
+        pgbackrest) CMD=(pgbackrest --config="$PGBR_CONF" --stanza=bench archive-push) ;;
+    esac
+    CMD=(runuser -u postgres -- bash -c "$PUSH_LOOP" push "$DATA" "$2" "${CMD[@]}")
+}
+
 # ---------------------------------------------------------------- (d) restore
-# The newest backup (the pgbench day's) into a new data directory, which is removed
+# First the WAL the third backups need, into both archives, once (not timed): bunker's
+# pitr refuses a base backup whose WAL the archive lacks.
+switch_and_wait "$ARCH"
+archive_to ""
+segments_in "$ARCH" >"$PGW/arch-segments"
+log "(d) pushing $(wc -l <"$PGW/arch-segments") segments into the archives the restores read"
+for tool in "${TOOLS[@]}"; do
+    [ "${CHAIN[$tool]}" = 1 ] || continue
+    push_cmd "$tool" "$PGW/arch-segments"
+    "${CMD[@]}" >"$LOGS/archive-$tool.log" 2>&1 || log "WARNING: $tool could not archive the WAL, see $LOGS/archive-$tool.log"
+done
+
+# Then the newest backup (the pgbench day's) into a new data directory, which is removed
 # after every run. Both tools also write the recovery settings (recovery target
 # `immediate`); the restored cluster is not started.
 restore_cmd() { # TOOL: as an array in CMD
@@ -356,57 +421,33 @@ for run in $(seq 1 "$RUNS"); do
 done
 
 # ---------------------------------------------------------------- (e) wal-push
-# The segments: archive_command copies every completed segment into $HOLD (through a
-# temporary name, so $HOLD never shows a partial copy) while pgbench writes WAL, until
-# enough has been written; one switch then completes the last segment.
+# The segments: archive_command copies every completed segment into $HOLD while pgbench
+# writes WAL, until enough has been written. A checkpoint every 5 s fills the WAL with
+# full-page images, as the first change of every page after a checkpoint does, and
+# synchronous_commit off lets pgbench write faster: otherwise a small cluster makes about
+# 1 MB of WAL a second, and a gigabyte takes 20 minutes.
 log "(e) holding $SEGMENTS WAL segments"
-sql "ALTER SYSTEM SET archive_command = 'cp %p $HOLD/.%f && mv $HOLD/.%f $HOLD/%f'"
-sql "SELECT pg_reload_conf()" >/dev/null
+archive_to "$HOLD"
 START_LSN=$(sql "SELECT pg_current_wal_lsn()")
-held() { find "$HOLD" -maxdepth 1 -type f | grep -E '/[0-9A-F]{24}$' | sort || true; }
-held_count() { held | wc -l; }
 while [ "$(sql "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '$START_LSN') >= $((SEGMENTS + 1)) * $WAL_SEG_BYTES")" != t ]; do
-    pgbench -N -T 10 -c 2 -j 2 app >>"$LOGS/pgbench-wal.log" 2>&1 || die "pgbench failed, see $LOGS/pgbench-wal.log"
+    PGOPTIONS='-c synchronous_commit=off' pgbench -N -T 5 -c 2 -j 2 app >>"$LOGS/pgbench-wal.log" 2>&1 \
+        || die "pgbench failed, see $LOGS/pgbench-wal.log"
+    sql "CHECKPOINT"
 done
-sql "SELECT pg_switch_wal()" >/dev/null
-for _ in $(seq 1 120); do
-    [ "$(held_count)" -ge "$SEGMENTS" ] && break
-    sleep 1
-done
-[ "$(held_count)" -ge "$SEGMENTS" ] || die "the archiver held only $(held_count) segments, see $CL/log"
-sql "ALTER SYSTEM RESET archive_command"
-sql "SELECT pg_reload_conf()" >/dev/null
-# The first SEGMENTS held segments, in WAL order, by absolute path.
-held | head -n "$SEGMENTS" >"$PGW/segments"
+switch_and_wait "$HOLD"
+archive_to ""
+# The first SEGMENTS held segments: every one is complete (the last one written is not
+# among them).
+segments_in "$HOLD" | head -n "$SEGMENTS" >"$PGW/segments"
+[ "$(wc -l <"$PGW/segments")" -eq "$SEGMENTS" ] || die "the archiver held fewer than $SEGMENTS segments, see $CL/log"
 WAL_BYTES=$(xargs du -cb <"$PGW/segments" | tail -n 1 | cut -f1)
 
-# One process per segment, serially, as PostgreSQL's archiver runs archive_command, from
-# the data directory as the archiver does; every segment's wall time goes to stdout as
-# `segment NAME MICROSECONDS` (the tool's own output to stderr). Stops at the first
-# failure, as the archiver would retry that segment forever.
-# shellcheck disable=SC2016 # expanded by the bash that runs it
-PUSH_LOOP='cd "$1" || exit 1
-list=$2
-shift 2
-while read -r seg; do
-    t0=$EPOCHREALTIME
-    "$@" "$seg" >&2 || { echo "pushing $seg failed" >&2; exit 1; }
-    t1=$EPOCHREALTIME
-    printf "segment\t%s\t%d\n" "${seg##*/}" $((${t1/./} - ${t0/./}))
-done <"$list"'
-push_cmd() { # TOOL: as an array in CMD
-    case $1 in
-        bunker) CMD=("$BUNKER" wal-push) ;;
-        pgbackrest) CMD=(pgbackrest --config="$PGBR_CONF" --stanza=bench archive-push) ;;
-    esac
-    CMD=(runuser -u postgres -- bash -c "$PUSH_LOOP" push "$DATA" "$PGW/segments" "${CMD[@]}")
-}
 # A fresh repository every run: pushing a segment the repository holds is a no-op.
 for run in $(seq 1 "$RUNS"); do
     log "(e) wal-push of $SEGMENTS segments, run $run/$RUNS"
     for tool in "${TOOLS[@]}"; do
         new_repo "$tool"
-        push_cmd "$tool"
+        push_cmd "$tool" "$PGW/segments"
         if measure "wal-$tool" "$run" "$REPOS/$tool" "${CMD[@]}"; then
             awk -F'\t' -v tool="$tool" -v run="$run" '$1 == "segment" { print tool "\t" run "\t" $2 "\t" $3 }' \
                 "$LOGS/wal-$tool.$run.log" >>"$WALRAW"
@@ -414,7 +455,7 @@ for run in $(seq 1 "$RUNS"); do
     done
 done
 
-rm -rf "$REPOS" "$HOLD" "$(dirname "$NEWDIR")" "$XDG_CACHE_HOME"
+rm -rf "$REPOS" "$ARCH" "$HOLD" "$(dirname "$NEWDIR")" "$XDG_CACHE_HOME"
 stop_cluster
 
 # ---------------------------------------------------------------- report
@@ -424,12 +465,13 @@ report() {
     want pgbackrest && versions="${versions:+$versions; }$(pgbackrest version)"
     echo "## PostgreSQL physical backups, $(date -u '+%Y-%m-%d %H:%M UTC')"
     echo
-    echo "Command: \`$CMDLINE\` (source $SRC_REV; full backup, restore and wal-push: median of $RUNS runs; second and third backups: one run, the cluster moves on)"
+    echo "Command: \`$CMDLINE\` (source $SRC_REV; full backup, restore and wal-push: median of $RUNS run$([ "$RUNS" -eq 1 ] || echo s); second and third backups: one run, the cluster moves on)"
     echo
     echo "- cluster: pgbench scale $SCALE, $(awk -v b="$CLUSTER_BYTES" 'BEGIN{printf "%.0f", b/1048576}') MiB of databases, $ROWS rows in pgbench_accounts"
-    echo "- server: $("$PG_SERVER_BIN/postgres" --version | sed 's/^postgres (PostgreSQL) /PostgreSQL /'), default settings (fsync on, shared_buffers 128MB) with wal_level replica, archive_mode on, archive_command /bin/true; Unix socket"
+    echo "- server: $("$PG_SERVER_BIN/postgres" --version | sed 's/^postgres (PostgreSQL) /PostgreSQL /'), default settings (fsync on, shared_buffers 128MB) with wal_level replica, archive_mode on, archive_command /bin/true (a \`cp\` aside from the third backups on); Unix socket"
     echo "- typical day: $STEP rows appended, the $STEP highest existing aids updated; pgbench day: \`pgbench -N -T $PGBENCH_SECONDS -c 2 -j 2\`, ${UPDATED:-?} transactions ($(printf '%.0f' "${TPS:-0}") tps)"
     want pgbackrest && echo "- pgBackRest: process-max=2, start-fast=y, archive-check=n, compress-type=$PGBR_COMPRESS (level $PGBR_LEVEL), archive-push synchronous; second and third backups \`--type=incr\`"
+    want bunker && echo "- bunker: \`pg basebackup --pgdata DATADIR --archive-timeout 0\` (the counterpart of archive-check=n), \`pitr --to NEWDIR --immediate\`, \`wal-push\` (the first push into a fresh repository derives the key from the password, the others find it in the key cache)"
     echo "- wal-push: $SEGMENTS segments of $((WAL_SEG_BYTES / 1048576)) MiB ($(awk -v b="$WAL_BYTES" 'BEGIN{printf "%.0f", b/1048576}') MiB) written by pgbench -N, one process each, serially, as the postgres user from the data directory"
     echo "- machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo 2>/dev/null | cut -d: -f2- | sed 's/^ *//'), $(awk '/MemTotal/{printf "%.1f GiB", $2/1048576}' /proc/meminfo), kernel $(uname -r)"
     echo "- $versions"
@@ -453,7 +495,7 @@ report() {
         if ($8 != "-") size[$1] = size[$1] " " $8
         if ($9 != "-") added[$1] = added[$1] " " $9
     }
-    function ratio(a, b) { return (a != "" && b != "" && b + 0 > 0) ? sprintf("%.2f", a / b) : "-" }
+    function ratio(a, b) { return (a != "" && a != "-" && b != "" && b != "-" && b + 0 > 0) ? sprintf("%.2f", a / b) : "-" }
     function target(r, cmp, limit) {
         if (r == "-") return sprintf("%s %.2f", cmp, limit)
         return sprintf("%s %.2f: %s", cmp, limit, ((cmp == "≤") ? (r + 0 <= limit) : (r + 0 >= limit)) ? "met" : "missed")
@@ -468,6 +510,8 @@ report() {
         if (kind == "added") return med(added[o]) / 1048576
         if (kind == "segs") return segs / med(wall[o])
     }
+    # share OP: bytes added as a fraction of the repository before (the full backup)
+    function share(o) { return ok(o) ? sprintf("%.3f", med(added[o]) / (med(size[o]) - med(added[o]))) : "-" }
     function row(label, op, fmt, kind, cmp, limit,    b, p, r) {
         b = val(op "-bunker", kind); p = val(op "-pgbackrest", kind); r = ratio(b, p)
         printf "| %s | %s | %s | %s | %s |\n", label,
@@ -489,14 +533,9 @@ report() {
         row("(b) typical day, second backup: wall (s)", "typical", "%.2f", "wall")
         row("(b) typical day, second backup: added (MiB)", "typical", "%.2f", "added")
         # the typical day target is bunker against its own full backup
-        o = "typical-bunker"
-        if (ok(o)) {
-            first = med(size[o]) - med(added[o])
-            r = sprintf("%.3f", med(added[o]) / first)
-            printf "| (b) typical day: added / full backup | %s | %s | | %s |\n", r,
-                ok("typical-pgbackrest") ? sprintf("%.3f", med(added["typical-pgbackrest"]) / (med(size["typical-pgbackrest"]) - med(added["typical-pgbackrest"]))) : cell("typical-pgbackrest", ""),
-                target(r, "≤", 0.10)
-        } else printf "| (b) typical day: added / full backup | %s | | | ≤ 0.10 |\n", cell(o, "")
+        b = share("typical-bunker"); p = share("typical-pgbackrest")
+        printf "| (b) typical day: added / full backup | %s | %s | %s | bunker %s |\n",
+            cell("typical-bunker", b), cell("typical-pgbackrest", p), ratio(b, p), target(b, "≤", 0.10)
         row("(c) pgbench day, third backup: wall (s)", "pgbench", "%.2f", "wall")
         row("(c) pgbench day, third backup: added (MiB)", "pgbench", "%.2f", "added", "≤", 1.0)
         row("(d) restore: wall median (s)", "restore", "%.2f", "wall", "≤", 1.0)

@@ -395,7 +395,9 @@ fn wal_receive_keeps_the_last_commit_of_a_lost_primary() {
     let a = Archive::new();
     let c = a.start_cluster();
     c.sql("postgres", "CREATE TABLE t (v text)");
-    a.bunker(&["pg", "basebackup", "--dsn", &c.dsn("postgres")]);
+    // This base backup as pg_basebackup's tar stream (what a remote server gets).
+    let out = a.bunker(&["pg", "basebackup", "--stream", "--dsn", &c.dsn("postgres")]);
+    assert!(out.contains("base backup of system"), "{out}");
     let spool = a.scratch.path("spool");
     let mut receiver = Command::new(bunker_bin())
         .args(["-r", a.repo().to_str().unwrap(), "--password-file"])

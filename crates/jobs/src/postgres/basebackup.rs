@@ -11,7 +11,7 @@ use bunker_repo::{
     backup_dir, backup_streams, BackupOptions, BackupProgress, BackupResult, Repository,
 };
 use bunker_sources::postgres::wal::{segment_name, system_identifier, Lsn};
-use bunker_sources::postgres::{basebackup_positions, ClusterFacts, Server, Tablespace};
+use bunker_sources::postgres::{ClusterFacts, Server, Tablespace};
 use chrono::{DateTime, FixedOffset, Local};
 use serde::{Deserialize, Serialize};
 
@@ -152,7 +152,11 @@ pub fn basebackup(
     if !bopts.tags.iter().any(|t| t == BASE_TAG) {
         bopts.tags.insert(0, BASE_TAG.to_string());
     }
-    let label = format!("bunker {}", Local::now().format("%Y-%m-%d %H:%M:%S"));
+    let label = format!(
+        "bunker {} {}",
+        Local::now().format("%Y-%m-%d %H:%M:%S"),
+        std::process::id()
+    );
     let started = Local::now().fixed_offset();
     let mut meta = None;
     let mut failure: Option<Error> = None;
@@ -196,14 +200,11 @@ pub fn basebackup(
                 return Err(e);
             }
             let stderr = dump.finish().map_err(|e| stash(&mut failure, e.into()))?;
-            let positions = basebackup_positions(&stderr).ok_or_else(|| {
-                stash(
-                    &mut failure,
-                    Error::Invalid(format!(
-                        "pg_basebackup did not report its WAL positions: {stderr}"
-                    )),
-                )
-            })?;
+            let _ = stderr;
+            // pg_basebackup without WAL does not say where the backup started and ended:
+            // the backup history file PostgreSQL archives for it does.
+            let positions = history_positions(&repo, &facts, &label, opts.archive_timeout)
+                .map_err(|e| stash(&mut failure, e))?;
             let m = record(
                 &facts,
                 &tablespaces,
@@ -300,5 +301,80 @@ fn wait_archived(repo: &Repository, m: &BaseMeta, timeout: Option<Duration>) -> 
             )));
         }
         std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// The start, timeline and stop of the backup labelled `label`, from the backup history
+/// file (`SEGMENT.OFFSET.backup`) PostgreSQL archives when a backup ends.
+fn history_positions(
+    repo: &Repository,
+    facts: &ClusterFacts,
+    label: &str,
+    timeout: Option<Duration>,
+) -> Result<(Lsn, u32, Lsn)> {
+    use bunker_sources::postgres::wal::WalFile;
+    let system = &facts.system_identifier;
+    let seg = facts.wal_segment_size;
+    let deadline = Instant::now() + timeout.unwrap_or(Duration::ZERO);
+    let mut seen = std::collections::HashSet::new();
+    loop {
+        let listing = super::wal_archive::list(repo, system, seg)?;
+        for a in listing.files.iter().rev() {
+            if !matches!(a.file, WalFile::BackupHistory { .. }) || !seen.insert(a.name.clone()) {
+                continue;
+            }
+            let Some(text) = super::wal_archive::fetch(repo, system, &a.name, seg)? else {
+                continue;
+            };
+            let text = String::from_utf8_lossy(&text);
+            if let Some(p) = parse_backup_history(&text, label) {
+                return Ok(p);
+            }
+        }
+        if Instant::now() >= deadline {
+            return Err(Error::Invalid(format!(
+                "the backup history file of {label:?} did not reach the archive{}: a streamed base backup needs archive_command = 'bunker wal-push %p' (see pg_stat_archiver for failures); no snapshot was written",
+                timeout.map(|t| format!(" within {}s", t.as_secs())).unwrap_or_default()
+            )));
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// `START WAL LOCATION: 0/2000028 (file ...)`, `STOP WAL LOCATION: ...`, `START
+/// TIMELINE: 1` of a backup history file whose `LABEL:` is `label`.
+fn parse_backup_history(text: &str, label: &str) -> Option<(Lsn, u32, Lsn)> {
+    let field = |key: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(key))
+            .map(|v| v.trim().to_string())
+    };
+    if field("LABEL:")? != label {
+        return None;
+    }
+    let lsn = |key: &str| field(key)?.split_whitespace().next()?.parse::<Lsn>().ok();
+    Some((
+        lsn("START WAL LOCATION:")?,
+        field("START TIMELINE:")?.parse().ok()?,
+        lsn("STOP WAL LOCATION:")?,
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn backup_history_files_give_the_positions() {
+        let text = "START WAL LOCATION: 0/2000028 (file 000000010000000000000002)\n\
+                    STOP WAL LOCATION: 0/2000100 (file 000000010000000000000002)\n\
+                    CHECKPOINT LOCATION: 0/2000060\nBACKUP METHOD: streamed\n\
+                    BACKUP FROM: primary\nSTART TIME: 2026-11-21 21:02:27 UTC\n\
+                    LABEL: bunker x 12\nSTART TIMELINE: 1\n\
+                    STOP TIME: 2026-11-21 21:02:28 UTC\nSTOP TIMELINE: 1\n";
+        let (start, tli, stop) = super::parse_backup_history(text, "bunker x 12").unwrap();
+        assert_eq!(
+            (start.to_string(), tli, stop.to_string()),
+            ("0/2000028".into(), 1, "0/2000100".into())
+        );
+        assert!(super::parse_backup_history(text, "bunker x 1").is_none());
     }
 }

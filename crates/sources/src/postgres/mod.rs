@@ -11,8 +11,7 @@ pub mod wal;
 
 pub use error::{Error, Result};
 pub use physical::{
-    basebackup_positions, ArchiverStatus, BackupSession, BackupStop, ClusterFacts, Tablespace,
-    WalReceiver,
+    ArchiverStatus, BackupSession, BackupStop, ClusterFacts, Tablespace, WalReceiver,
 };
 pub use restore::{ArchiveInput, RestoreOptions, ScratchDatabase, TableRef};
 pub use server::{quote_ident, quote_literal, Database, Server, ServerInfo};

@@ -317,7 +317,8 @@ impl Drop for WalReceiver {
 impl Server {
     /// `pg_basebackup` writing the data directory as one tar stream (`-D - -Ft`), without
     /// WAL (`-X none`: the archive has it), for when bunker cannot read the data directory
-    /// itself. Its stderr (with `-v`) names the start and end positions.
+    /// itself. Where it started and ended is in the backup history file
+    /// PostgreSQL archives.
     pub fn basebackup_stream(&self, label: &str, fast: bool) -> Result<super::tools::Dump> {
         let tool = self.tool("pg_basebackup");
         let mut cmd = tool.command();
@@ -337,41 +338,5 @@ impl Server {
         .arg("-d")
         .arg(&self.dsn);
         super::tools::Dump::start(tool, cmd)
-    }
-}
-
-/// The start and end positions `pg_basebackup -v` reported ("write-ahead log start
-/// point: 0/2000028 on timeline 1", "write-ahead log end point: 0/2000100").
-pub fn basebackup_positions(stderr: &str) -> Option<(Lsn, u32, Lsn)> {
-    let mut start = None;
-    let mut end = None;
-    for line in stderr.lines() {
-        if let Some(rest) = line.split("write-ahead log start point: ").nth(1) {
-            let mut f = rest.split_whitespace();
-            let lsn = f.next()?.parse().ok()?;
-            let tli = f.nth(2)?.parse().ok()?;
-            start = Some((lsn, tli));
-        } else if let Some(rest) = line.split("write-ahead log end point: ").nth(1) {
-            end = rest.split_whitespace().next()?.parse().ok();
-        }
-    }
-    let (s, tli) = start?;
-    Some((s, tli, end?))
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn basebackup_positions_are_read_from_verbose_output() {
-        let err = "pg_basebackup: initiating base backup, waiting for checkpoint to complete\n\
-                   pg_basebackup: checkpoint completed\n\
-                   pg_basebackup: write-ahead log start point: 0/2000028 on timeline 1\n\
-                   pg_basebackup: write-ahead log end point: 0/2000100\n\
-                   pg_basebackup: base backup completed\n";
-        let (s, tli, e) = super::basebackup_positions(err).unwrap();
-        assert_eq!(
-            (s.to_string(), tli, e.to_string()),
-            ("0/2000028".into(), 1, "0/2000100".into())
-        );
     }
 }
