@@ -52,6 +52,13 @@ pub struct PgBackupArgs {
     /// Do not save roles and tablespaces (pg_dumpall --globals-only)
     #[arg(long)]
     pub no_globals: bool,
+    #[command(flatten)]
+    pub snapshot: SnapshotArgs,
+}
+
+/// How a database backup's snapshot is labelled.
+#[derive(Args, Debug)]
+pub struct SnapshotArgs {
     /// Tag the snapshot (repeatable, or comma-separated)
     #[arg(long = "tag")]
     pub tags: Vec<String>,

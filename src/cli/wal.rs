@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use clap::{ArgGroup, Args};
 
-use super::{parse_duration, PgConnArgs};
+use super::{parse_duration, PgConnArgs, SnapshotArgs};
 
 #[derive(Args, Debug)]
 pub struct PgBasebackupArgs {
@@ -26,15 +26,8 @@ pub struct PgBasebackupArgs {
     /// not wait; the backup is then restorable only with WAL from elsewhere)
     #[arg(long, value_parser = parse_duration, default_value = "60s")]
     pub archive_timeout: std::time::Duration,
-    /// Tag the snapshot (repeatable, or comma-separated)
-    #[arg(long = "tag")]
-    pub tags: Vec<String>,
-    /// Host name to record (default: this machine's)
-    #[arg(long)]
-    pub host: Option<String>,
-    /// Tag the snapshot NAME and "forever": no retention policy ever removes it
-    #[arg(long, value_name = "NAME")]
-    pub label: Option<String>,
+    #[command(flatten)]
+    pub snapshot: SnapshotArgs,
 }
 
 #[derive(Args, Debug)]

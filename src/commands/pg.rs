@@ -11,7 +11,7 @@ use bunker_repo::BackupProgress;
 use bunker_sources::postgres::{Server, TableRef};
 
 use super::Globals;
-use crate::cli::{PgBackupArgs, PgCommand, PgConnArgs, PgExportArgs, PgRestoreArgs};
+use crate::cli::{PgBackupArgs, PgCommand, PgConnArgs, PgExportArgs, PgRestoreArgs, SnapshotArgs};
 use crate::output::{bytes, Ticker};
 
 pub fn run(g: &Globals, c: PgCommand) -> Result<()> {
@@ -25,6 +25,40 @@ pub fn run(g: &Globals, c: PgCommand) -> Result<()> {
     }
 }
 
+impl SnapshotArgs {
+    /// The snapshot settings of a database backup.
+    pub fn options(&self, g: &Globals) -> Result<bunker_repo::BackupOptions> {
+        Ok(bunker_repo::BackupOptions {
+            host: self.host.clone().unwrap_or_else(bunker_repo::hostname),
+            tags: super::backup::tags(&self.tags, self.label.as_deref())?,
+            threads: g.threads,
+            ..Default::default()
+        })
+    }
+}
+
+/// Runs a database backup with a progress line ("N MiB `verb`"); returns its result and
+/// its duration in seconds.
+pub fn with_progress<T, E>(
+    g: &Globals,
+    verb: &'static str,
+    run: impl FnOnce(&BackupProgress) -> std::result::Result<T, E>,
+) -> std::result::Result<(T, f64), E> {
+    let progress = Arc::new(BackupProgress::default());
+    let started = Instant::now();
+    let ticker = {
+        let p = progress.clone();
+        Ticker::start(
+            g.quiet || g.json,
+            None,
+            Box::new(move || format!("{} {verb}", bytes(p.bytes.load(Ordering::Relaxed)))),
+        )
+    };
+    let result = run(&progress);
+    drop(ticker);
+    Ok((result?, started.elapsed().as_secs_f64()))
+}
+
 pub fn server(c: &PgConnArgs) -> Server {
     Server::new(&c.dsn, c.pg_bin.as_deref())
 }
@@ -36,27 +70,9 @@ fn backup(g: &Globals, a: PgBackupArgs) -> Result<()> {
         dbs: a.dbs.clone(),
         all: a.all,
         globals: !a.no_globals,
-        backup: bunker_repo::BackupOptions {
-            host: a.host.clone().unwrap_or_else(bunker_repo::hostname),
-            tags: super::backup::tags(&a.tags, a.label.as_deref())?,
-            threads: g.threads,
-            ..Default::default()
-        },
+        backup: a.snapshot.options(g)?,
     };
-    let progress = Arc::new(BackupProgress::default());
-    let started = Instant::now();
-    let ticker = {
-        let p = progress.clone();
-        Ticker::start(
-            g.quiet || g.json,
-            None,
-            Box::new(move || format!("{} dumped", bytes(p.bytes.load(Ordering::Relaxed)))),
-        )
-    };
-    let result = pgjob::backup(repo, &server, &opts, &progress);
-    drop(ticker);
-    let r = result?;
-    let secs = started.elapsed().as_secs_f64();
+    let (r, secs) = with_progress(g, "dumped", |p| pgjob::backup(repo, &server, &opts, p))?;
     let s = r.backup.snapshot.summary.clone().unwrap_or_default();
     if g.json {
         println!(

@@ -2,22 +2,18 @@
 //! recovery.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::Ordering;
-use std::sync::Arc;
-use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use bunker_jobs::postgres::wal_archive;
 use bunker_jobs::postgres::window::{base_backups, chain, latest_timeline, reach, BaseBackup};
 use bunker_jobs::postgres::{self as pgjob, BaseBackupOptions, PitrOptions, PitrReport, Target};
-use bunker_repo::BackupProgress;
 use bunker_sources::postgres::wal::DEFAULT_SEGMENT_SIZE;
 use chrono::{DateTime, FixedOffset, Local, NaiveDateTime, TimeZone};
 use serde_json::json;
 
 use super::Globals;
 use crate::cli::{PgBasebackupArgs, PgInfoArgs, PgStandbyArgs, PitrArgs, RecoveryArgs};
-use crate::output::{bytes, Ticker};
+use crate::output::bytes;
 
 pub fn basebackup(g: &Globals, a: PgBasebackupArgs) -> Result<()> {
     let repo = g.open()?;
@@ -27,27 +23,10 @@ pub fn basebackup(g: &Globals, a: PgBasebackupArgs) -> Result<()> {
         stream: a.stream,
         fast_checkpoint: !a.spread_checkpoint,
         archive_timeout: (!a.archive_timeout.is_zero()).then_some(a.archive_timeout),
-        backup: bunker_repo::BackupOptions {
-            host: a.host.clone().unwrap_or_else(bunker_repo::hostname),
-            tags: super::backup::tags(&a.tags, a.label.as_deref())?,
-            threads: g.threads,
-            ..Default::default()
-        },
+        backup: a.snapshot.options(g)?,
     };
-    let progress = Arc::new(BackupProgress::default());
-    let started = Instant::now();
-    let ticker = {
-        let p = progress.clone();
-        Ticker::start(
-            g.quiet || g.json,
-            None,
-            Box::new(move || format!("{} read", bytes(p.bytes.load(Ordering::Relaxed)))),
-        )
-    };
-    let result = pgjob::basebackup(repo, &server, &opts, &progress);
-    drop(ticker);
-    let r = result?;
-    let secs = started.elapsed().as_secs_f64();
+    let (r, secs) =
+        super::pg::with_progress(g, "read", |p| pgjob::basebackup(repo, &server, &opts, p))?;
     let s = r.backup.snapshot.summary.clone().unwrap_or_default();
     if g.json {
         println!(

@@ -122,38 +122,7 @@ impl Cluster {
     /// Runs SQL with psql on `db`, each statement in its own transaction; panics with
     /// psql's message on error. Returns the unaligned, tuples-only output.
     pub fn sql(&self, db: &str, sql: &str) -> String {
-        use std::io::Write;
-        let mut child = Command::new("psql")
-            .args([
-                "-X",
-                "-q",
-                "-A",
-                "-t",
-                "-v",
-                "ON_ERROR_STOP=1",
-                "-f",
-                "-",
-                "-d",
-            ])
-            .arg(self.dsn(db))
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .expect("psql");
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(sql.as_bytes())
-            .unwrap();
-        let out = child.wait_with_output().expect("psql");
-        assert!(
-            out.status.success(),
-            "psql failed on {sql:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap().trim().to_string()
+        psql(&self.dsn(db), sql)
     }
 
     /// Runs a client tool (pgbench, pg_dump) with this cluster's connection settings.
@@ -194,4 +163,42 @@ impl RunOk for Command {
             String::from_utf8_lossy(&out.stderr)
         );
     }
+}
+
+/// Runs SQL with psql on the server `dsn` reaches, each statement in its own
+/// transaction; panics with psql's message on error. Returns the unaligned, tuples-only
+/// output.
+pub fn psql(dsn: &str, sql: &str) -> String {
+    use std::io::Write;
+    let mut child = Command::new("psql")
+        .args([
+            "-X",
+            "-q",
+            "-A",
+            "-t",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-f",
+            "-",
+            "-d",
+        ])
+        .arg(dsn)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("psql");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(sql.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().expect("psql");
+    assert!(
+        out.status.success(),
+        "psql failed on {sql:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
 }

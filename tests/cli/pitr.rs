@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use crate::pgcluster::{server_bin, Cluster};
+use crate::pgcluster::{psql, server_bin, Cluster};
 use crate::util::*;
 
 /// A repository the cluster's postgres user can write (archive_command runs as it),
@@ -178,31 +178,14 @@ struct Recovered {
 
 impl Recovered {
     fn sql(&self, sql: &str) -> String {
-        let out = Command::new("psql")
-            .args([
-                "-X",
-                "-q",
-                "-A",
-                "-t",
-                "-v",
-                "ON_ERROR_STOP=1",
-                "-c",
-                sql,
-                "-d",
-            ])
-            .arg(format!(
+        psql(
+            &format!(
                 "host={} port={} user=postgres dbname=postgres",
                 self.socket.display(),
                 self.port
-            ))
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{sql}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).trim().to_string()
+            ),
+            sql,
+        )
     }
 
     fn stop(&self) {

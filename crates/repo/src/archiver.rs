@@ -446,6 +446,34 @@ fn find_parent(
     }
 }
 
+/// The archiver of a file system backup, with its parent snapshot and that one's root
+/// tree. The parent first, then the index (read in reverse): whatever the parent refers
+/// to is in an index file written before it.
+fn walker<'a>(
+    repo: &'a Arc<Repository>,
+    opts: &'a BackupOptions,
+    progress: &'a BackupProgress,
+    snap_paths: &[String],
+) -> Result<(Archiver<'a>, Option<Snapshot>, Option<Tree>)> {
+    let parent = find_parent(repo, opts, snap_paths)?;
+    repo.load_index()?;
+    let archiver = Archiver {
+        repo,
+        saver: BlobSaver::new(repo.clone(), effective_threads(opts), 1),
+        names: NameCache::default(),
+        excludes: build_excludes(&opts.excludes)?,
+        opts,
+        progress,
+        warnings: Mutex::default(),
+        changed: Mutex::default(),
+    };
+    let parent_tree = match &parent {
+        Some(p) => Some(repo.load_tree(&p.tree)?),
+        None => None,
+    };
+    Ok((archiver, parent, parent_tree))
+}
+
 /// Backs up file system paths into a new snapshot.
 pub fn backup_paths(
     repo: Arc<Repository>,
@@ -488,26 +516,8 @@ pub fn backup_paths(
     }
     snap_paths.sort();
     snap_paths.dedup();
-    // The parent first, then the index (read in reverse): whatever the parent refers
-    // to is in an index file written before it.
-    let parent = find_parent(&repo, opts, &snap_paths)?;
-    repo.load_index()?;
-    let threads = effective_threads(opts);
-    let archiver = Archiver {
-        repo: &repo,
-        saver: BlobSaver::new(repo.clone(), threads, 1),
-        names: NameCache::default(),
-        excludes: build_excludes(&opts.excludes)?,
-        opts,
-        progress,
-        warnings: Mutex::default(),
-        changed: Mutex::default(),
-    };
-    let parent_tree = match &parent {
-        Some(p) => Some(repo.load_tree(&p.tree)?),
-        None => None,
-    };
-    let pool = thread_pool(threads)?;
+    let (archiver, parent, parent_tree) = walker(&repo, opts, progress, &snap_paths)?;
+    let pool = thread_pool(effective_threads(opts))?;
     let tree = pool.install(|| archiver.save_top(&top, parent_tree.as_ref()))?;
     let tree_id = archiver.save_tree(tree)?;
     finish(
@@ -543,24 +553,8 @@ pub fn backup_dir(
         )));
     }
     let snap_paths = vec![clean.to_string_lossy().into_owned()];
-    let parent = find_parent(&repo, opts, &snap_paths)?;
-    repo.load_index()?;
-    let threads = effective_threads(opts);
-    let archiver = Archiver {
-        repo: &repo,
-        saver: BlobSaver::new(repo.clone(), threads, 1),
-        names: NameCache::default(),
-        excludes: build_excludes(&opts.excludes)?,
-        opts,
-        progress,
-        warnings: Mutex::default(),
-        changed: Mutex::default(),
-    };
-    let parent_tree = match &parent {
-        Some(p) => Some(repo.load_tree(&p.tree)?),
-        None => None,
-    };
-    let pool = thread_pool(threads)?;
+    let (archiver, parent, parent_tree) = walker(&repo, opts, progress, &snap_paths)?;
+    let pool = thread_pool(effective_threads(opts))?;
     let mut tree =
         pool.install(|| archiver.save_dir_contents(&clean, parent_tree.as_ref(), meta.dev()))?;
     let mut sink = StreamSink {
