@@ -20,11 +20,11 @@
 # pgbench run and a third backup, restores of the newest backup into a new data
 # directory, then wal-push of the same held WAL segments into fresh repositories.
 # pgBackRest runs with process-max=2, start-fast=y, its default compression, and
-# archive-check=n, bunker with --archive-timeout 0: the cluster's archive_command is
-# /bin/true while the backups are measured, so neither waits for its archive to receive
-# the backup's WAL. From the third backups on, archive_command copies the segments aside;
-# before the restores they are pushed (untimed) into both archives, since bunker's pitr
-# refuses a base backup whose WAL the archive lacks.
+# archive-check=n, bunker with --archive-timeout 0: neither waits for its own archive to
+# receive the backup's WAL. The cluster's archive_command is /bin/true for the first two
+# backups and copies the segments aside from the third on; before the restores those are
+# pushed (untimed) into both archives, since bunker's pitr refuses a base backup whose WAL
+# the archive lacks.
 #
 # Everything lives under bench/work/pgbase (gitignored): the cluster, the repositories,
 # the held WAL segments, the restored data directories. Results go to stdout and
@@ -461,7 +461,7 @@ stop_cluster
 # ---------------------------------------------------------------- report
 report() {
     local versions=""
-    want bunker && versions="bunker: $("$BUNKER" --version 2>/dev/null | head -n1) (${BUNKER_SRC#"$ROOT"/}, source $SRC_REV)"
+    want bunker && versions="$("$BUNKER" --version 2>/dev/null | head -n1) (${BUNKER_SRC#"$ROOT"/}, source $SRC_REV)"
     want pgbackrest && versions="${versions:+$versions; }$(pgbackrest version)"
     echo "## PostgreSQL physical backups, $(date -u '+%Y-%m-%d %H:%M UTC')"
     echo
@@ -474,7 +474,7 @@ report() {
     want bunker && echo "- bunker: \`pg basebackup --pgdata DATADIR --archive-timeout 0\` (the counterpart of archive-check=n), \`pitr --to NEWDIR --immediate\`, \`wal-push\` (the first push into a fresh repository derives the key from the password, the others find it in the key cache)"
     echo "- wal-push: $SEGMENTS segments of $((WAL_SEG_BYTES / 1048576)) MiB ($(awk -v b="$WAL_BYTES" 'BEGIN{printf "%.0f", b/1048576}') MiB) written by pgbench -N, one process each, serially, as the postgres user from the data directory"
     echo "- machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo 2>/dev/null | cut -d: -f2- | sed 's/^ *//'), $(awk '/MemTotal/{printf "%.1f GiB", $2/1048576}' /proc/meminfo), kernel $(uname -r)"
-    echo "- $versions"
+    echo "- versions: $versions"
     echo
     awk -F'\t' -v segs="$SEGMENTS" -v walraw="$WALRAW" '
     function sortv(list, v,    n, i, j, x) {
