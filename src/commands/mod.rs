@@ -85,15 +85,8 @@ impl Globals {
 
     /// Opens the repository (index not loaded).
     pub fn open(&self) -> Result<Arc<Repository>> {
-        let location = self.location()?;
-        let storage = Storage::open(&location)?;
-        // Without a config there is no repository: say so before asking for a password.
-        if !storage.config_exists()? {
-            return Err(bunker_repo::Error::NoRepository { location }.into());
-        }
-        let password = self.password()?;
         Ok(Arc::new(
-            Repository::open(storage, &password)?
+            self.open_with(None)?
                 .with_lock_wait(self.retry_lock)
                 .with_no_lock(self.no_lock),
         ))
@@ -102,14 +95,18 @@ impl Globals {
     /// Opens the repository with the master key cached on this machine (see the engine's
     /// key cache): for commands PostgreSQL runs once per WAL file.
     pub fn open_cached(&self) -> Result<Repository> {
+        self.open_with(Some(&cache_dir().join("keys")))
+    }
+
+    fn open_with(&self, key_cache: Option<&std::path::Path>) -> Result<Repository> {
         let location = self.location()?;
         let storage = Storage::open(&location)?;
+        // Without a config there is no repository: say so before asking for a password.
         if !storage.config_exists()? {
             return Err(bunker_repo::Error::NoRepository { location }.into());
         }
         let password = self.password()?;
-        let keys = cache_dir().join("keys");
-        Ok(Repository::open_with(storage, &password, Some(&keys))?)
+        Ok(Repository::open_with(storage, &password, key_cache)?)
     }
 
     pub fn say(&self, msg: impl AsRef<str>) {
