@@ -17,9 +17,21 @@ pub use wal::*;
     about = "Backups that restore: encrypted, deduplicated repositories in the restic format"
 )]
 pub struct Cli {
-    /// Repository location (a local path)
+    /// Repository location: a local path, s3:https://host/bucket/prefix, gs:bucket:/prefix,
+    /// azure:container:/prefix or sftp:user@host:/path
     #[arg(short = 'r', long = "repo", env = "BUNKER_REPOSITORY", global = true)]
     pub repo: Option<String>,
+    /// Storage option KEY=VALUE (repeatable), e.g. s3.region=eu-west-1, connections=8;
+    /// see docs/storage.md
+    #[arg(short = 'o', long = "option", value_name = "KEY=VALUE", global = true)]
+    pub options: Vec<String>,
+    /// S3 storage class for data packs (e.g. STANDARD_IA); metadata stays in STANDARD
+    #[arg(long, value_name = "CLASS", global = true)]
+    pub s3_storage_class: Option<String>,
+    /// Never delete or overwrite anything: for credentials that may only add files
+    /// (forget, prune and unlock then run from a place that may delete)
+    #[arg(long, global = true)]
+    pub append_only: bool,
     /// Read the password from this file (first line)
     #[arg(long, env = "BUNKER_PASSWORD_FILE", global = true)]
     pub password_file: Option<PathBuf>,

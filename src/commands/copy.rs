@@ -1,14 +1,14 @@
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
-use bunker_repo::{copy, Repository, Storage};
+use bunker_repo::{copy, Repository};
 
 use super::Globals;
 use crate::cli::CopyArgs;
 
 pub fn run(g: &Globals, a: CopyArgs) -> Result<()> {
     let src = g.open()?;
-    let storage = Storage::open(&a.to)?;
+    let storage = g.storage(&a.to)?;
     if !storage.config_exists()? {
         return Err(bunker_repo::Error::NoRepository {
             location: a.to.clone(),

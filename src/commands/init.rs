@@ -13,12 +13,12 @@ pub fn run(g: &Globals, a: InitArgs) -> Result<()> {
                 None => std::env::var("BUNKER_FROM_PASSWORD")
                     .context("set BUNKER_FROM_PASSWORD or --from-password-file for --from")?,
             };
-            Some(Repository::open(Storage::open(from)?, &pw)?.polynomial())
+            Some(Repository::open(g.storage(from)?, &pw)?.polynomial())
         }
         (None, true) => bail!("--copy-chunker-params needs --from REPO"),
         _ => None,
     };
-    let storage = Storage::create(&location)?;
+    let storage = Storage::create(&location, &g.storage_options()?)?;
     let password = g.password()?;
     if password.is_empty() {
         bail!("refusing an empty password");

@@ -26,11 +26,12 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
-use bunker_repo::{Repository, SnapshotFilter, Storage};
+use bunker_repo::{Repository, SnapshotFilter, Storage, StorageOptions};
 
 use crate::cli::{Cli, FilterArgs};
 
 /// Settings every command shares, resolved from the command line and environment.
+#[derive(Clone)]
 pub struct Globals {
     pub repo: Option<String>,
     pub password_file: Option<PathBuf>,
@@ -40,6 +41,9 @@ pub struct Globals {
     pub threads: usize,
     pub retry_lock: std::time::Duration,
     pub no_lock: bool,
+    pub options: Vec<String>,
+    pub s3_storage_class: Option<String>,
+    pub append_only: bool,
 }
 
 impl From<&Cli> for Globals {
@@ -53,6 +57,9 @@ impl From<&Cli> for Globals {
             threads: c.threads,
             retry_lock: c.retry_lock.unwrap_or_default(),
             no_lock: c.no_lock,
+            options: c.options.clone(),
+            s3_storage_class: c.s3_storage_class.clone(),
+            append_only: c.append_only,
         }
     }
 }
@@ -74,6 +81,21 @@ impl Globals {
         self.repo
             .clone()
             .context("no repository given: use -r/--repo or set BUNKER_REPOSITORY")
+    }
+
+    /// The storage options from `-o`, `--s3-storage-class` and `--append-only`.
+    pub fn storage_options(&self) -> Result<StorageOptions> {
+        let mut opts = StorageOptions::parse(self.options.iter().map(String::as_str))?
+            .with_append_only(self.append_only);
+        if let Some(class) = &self.s3_storage_class {
+            opts.set("s3.storage-class", class);
+        }
+        Ok(opts)
+    }
+
+    /// Opens the storage of a repository location with these options.
+    pub fn storage(&self, location: &str) -> Result<Storage> {
+        Ok(Storage::open(location, &self.storage_options()?)?)
     }
 
     pub fn password(&self) -> Result<String> {
@@ -100,7 +122,7 @@ impl Globals {
 
     fn open_with(&self, key_cache: Option<&std::path::Path>) -> Result<Repository> {
         let location = self.location()?;
-        let storage = Storage::open(&location)?;
+        let storage = self.storage(&location)?;
         // Without a config there is no repository: say so before asking for a password.
         if !storage.config_exists()? {
             return Err(bunker_repo::Error::NoRepository { location }.into());

@@ -13,7 +13,7 @@ use crate::cli::QuickstartArgs;
 
 pub fn run(g: &Globals, a: QuickstartArgs) -> Result<()> {
     let location = a.at.to_string_lossy().into_owned();
-    let storage = Storage::create(&location)?;
+    let storage = Storage::create(&location, &Default::default())?;
     let repo = if storage.config_exists()? {
         let pw = crate::password::from_file(&a.password_out).with_context(|| {
             format!(
@@ -90,11 +90,7 @@ pub fn run(g: &Globals, a: QuickstartArgs) -> Result<()> {
         repo: Some(location.clone()),
         password_file: Some(a.password_out.clone()),
         password_command: None,
-        json: g.json,
-        quiet: g.quiet,
-        threads: g.threads,
-        retry_lock: g.retry_lock,
-        no_lock: g.no_lock,
+        ..g.clone()
     };
     super::snapshots::run(
         &globals,

@@ -459,7 +459,11 @@ fn walker<'a>(
     repo.load_index()?;
     let archiver = Archiver {
         repo,
-        saver: BlobSaver::new(repo.clone(), effective_threads(opts), 1),
+        saver: BlobSaver::new(
+            repo.clone(),
+            effective_threads(opts),
+            repo.storage().connections(),
+        ),
         names: NameCache::default(),
         excludes: build_excludes(&opts.excludes)?,
         opts,
@@ -703,7 +707,11 @@ pub fn backup_streams(
     repo.load_index()?;
     let archiver = Archiver {
         repo: &repo,
-        saver: BlobSaver::new(repo.clone(), effective_threads(opts), 1),
+        saver: BlobSaver::new(
+            repo.clone(),
+            effective_threads(opts),
+            repo.storage().connections(),
+        ),
         names: NameCache::default(),
         excludes: build_excludes(&[])?,
         opts,

@@ -145,7 +145,7 @@ pub fn copy(
     let copier = Copier {
         src,
         dst: &dst,
-        saver: BlobSaver::new(dst.clone(), threads, 1),
+        saver: BlobSaver::new(dst.clone(), threads, dst.storage().connections()),
         rechunk,
         trees: Mutex::default(),
     };

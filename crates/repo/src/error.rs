@@ -19,7 +19,7 @@ pub enum Error {
     #[error("repository is locked {by}: wait for it to finish, or run `bunker unlock` if it died")]
     Locked { by: String },
 
-    #[error("storage {op} failed on {location}/{path}: {source}")]
+    #[error("{}", describe_storage(.op, .location, .path, .source))]
     Storage {
         op: &'static str,
         location: String,
@@ -48,8 +48,38 @@ pub enum Error {
     #[error("{0}")]
     Invalid(String),
 
+    #[error("{location} is append-only for this client: {what}; run forget, prune and unlock where deleting is allowed")]
+    AppendOnly { location: String, what: String },
+
     #[error("unsupported repository version {0}: bunker reads and writes version 2 (and reads version 1)")]
     UnsupportedVersion(u32),
+}
+
+/// One line for a failed storage request: what failed where, a hint for the kinds a
+/// user can act on, and the service's own message.
+fn describe_storage(op: &str, location: &str, path: &str, e: &opendal::Error) -> String {
+    use opendal::ErrorKind as K;
+    let at = if path.is_empty() {
+        location.to_string()
+    } else {
+        format!("{location}/{path}")
+    };
+    let hint = match e.kind() {
+        K::PermissionDenied => "access denied: check the credentials and their permissions",
+        K::ConfigInvalid => "the storage settings are invalid",
+        K::RateLimited => "the service kept refusing with rate limits",
+        K::NotFound => "not found (does the bucket or container exist?)",
+        _ if e.is_temporary() => "the service did not answer in time, even after retries",
+        _ => "",
+    };
+    let message = e.to_string();
+    // opendal's text carries request context over several fields; keep its first line.
+    let message = message.lines().next().unwrap_or_default();
+    if hint.is_empty() {
+        format!("storage {op} failed on {at}: {message}")
+    } else {
+        format!("storage {op} failed on {at}: {hint}: {message}")
+    }
 }
 
 fn describe_missing(what: &str, id: &str) -> String {

@@ -59,7 +59,7 @@ pub use retention::{
 };
 pub use snapshot::{Snapshot, SnapshotFilter, SnapshotSummary};
 pub use stats::{stats, RepoStats, StatsMode};
-pub use storage::{FileType, ObjectEntry, Storage};
+pub use storage::{FileType, Location, ObjectEntry, Storage, StorageOptions};
 pub use tag::{retag, Retagged, TagChange};
 pub use tree::{Node, NodeKind, Tree};
 pub use unpacked::open_bytes as open_unpacked;

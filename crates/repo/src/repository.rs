@@ -123,6 +123,14 @@ impl Repository {
         if self.no_lock && !exclusive {
             return Ok(crate::lock::Lock::none());
         }
+        // Exclusive locks are for the commands that delete: refuse them before any
+        // work when this client may not delete.
+        if exclusive && self.storage.append_only() {
+            return Err(Error::AppendOnly {
+                location: self.storage.location().to_string(),
+                what: "this command deletes files".into(),
+            });
+        }
         crate::lock::Lock::acquire_waiting(&self.storage, &self.key, exclusive, self.lock_wait)
     }
 

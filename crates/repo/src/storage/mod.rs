@@ -13,6 +13,13 @@ use opendal::ErrorKind;
 use crate::error::{Error, Result};
 use crate::id::Id;
 
+mod faults;
+mod location;
+mod services;
+
+pub use location::Location;
+pub use services::StorageOptions;
+
 /// The kinds of file in a restic repository.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum FileType {
@@ -65,44 +72,50 @@ pub struct ObjectEntry {
 #[derive(Clone)]
 pub struct Storage {
     op: opendal::blocking::Operator,
+    /// Writes data packs where they go to a storage class of their own.
+    pack_op: Option<opendal::blocking::Operator>,
     location: String,
     local_root: Option<PathBuf>,
+    /// Whether writes go to a temporary name and are renamed into place (local disks
+    /// and SFTP; an object store's PUT is atomic by itself).
+    rename_into_place: bool,
+    /// Uploads and downloads to run in parallel.
+    connections: usize,
+    append_only: bool,
     _runtime: Arc<tokio::runtime::Runtime>,
 }
 
 impl Storage {
-    /// Opens storage for a repository location. Today: a local path (`local:` prefix
-    /// optional). Object stores come as further opendal services.
+    /// Opens storage for a repository location: a local path (`local:` prefix optional),
+    /// `s3:`, `gs:`, `azure:` or `sftp:` in restic's syntax.
     ///
-    /// Opening touches nothing: a location that does not exist is
+    /// Opening a local location touches nothing: a directory that does not exist is
     /// [`Error::NoRepository`] (a typo or an unmounted disk must not become a new empty
-    /// directory), and a read-only repository opens for reading.
-    pub fn open(location: &str) -> Result<Storage> {
-        let root = Self::local_path(location)?;
-        if !root.is_dir() {
-            return Err(Error::NoRepository {
-                location: location.to_string(),
-            });
+    /// directory), and a read-only repository opens for reading. Remote locations are
+    /// not contacted until the first request.
+    pub fn open(location: &str, opts: &StorageOptions) -> Result<Storage> {
+        let parsed = Location::parse(location)?;
+        if let Location::Local(root) = &parsed {
+            if !root.is_dir() {
+                return Err(Error::NoRepository {
+                    location: location.to_string(),
+                });
+            }
         }
-        Self::build(location, root)
+        Self::build(parsed, opts)
     }
 
-    /// Opens storage for a new repository, creating the directory if needed.
-    pub fn create(location: &str) -> Result<Storage> {
-        let root = Self::local_path(location)?;
-        std::fs::create_dir_all(&root).map_err(|e| Error::io(&root, e))?;
-        Self::build(location, root)
-    }
-
-    fn local_path(location: &str) -> Result<PathBuf> {
-        let path = location.strip_prefix("local:").unwrap_or(location);
-        if path.is_empty() {
-            return Err(Error::Invalid("empty repository location".into()));
+    /// Opens storage for a new repository, creating a local directory if needed (a
+    /// bucket or container must exist).
+    pub fn create(location: &str, opts: &StorageOptions) -> Result<Storage> {
+        let parsed = Location::parse(location)?;
+        if let Location::Local(root) = &parsed {
+            std::fs::create_dir_all(root).map_err(|e| Error::io(root, e))?;
         }
-        std::path::absolute(path).map_err(|e| Error::io(path, e))
+        Self::build(parsed, opts)
     }
 
-    fn build(location: &str, root: PathBuf) -> Result<Storage> {
+    fn build(location: Location, opts: &StorageOptions) -> Result<Storage> {
         let runtime = Arc::new(
             tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(2)
@@ -112,18 +125,61 @@ impl Storage {
                 .map_err(|e| Error::io("tokio runtime", e))?,
         );
         let _guard = runtime.enter();
-        let root_str = root.to_string_lossy().to_string();
-        let builder = opendal::services::Fs::default().root(&root_str);
-        let op =
-            opendal::Operator::new(builder).map_err(|e| storage_err("open", location, "", e))?;
-        let op = opendal::blocking::Operator::new(op)
-            .map_err(|e| storage_err("open", location, "", e))?;
+        let name = location.to_string();
+        let blocking = |op| {
+            opendal::blocking::Operator::new(op).map_err(|e| storage_err("open", &name, "", e))
+        };
+        let (op, pack_op, local_root, connections) = match &location {
+            Location::Local(root) => {
+                let builder = opendal::services::Fs::default().root(&root.to_string_lossy());
+                let op = opendal::Operator::new(builder)
+                    .map_err(|e| storage_err("open", &name, "", e))?;
+                (blocking(op)?, None, Some(root.clone()), 1)
+            }
+            remote => {
+                let op = services::remote_operator(remote, opts, false)?;
+                let pack_op = match opts.has_pack_class(remote.service()) {
+                    true => Some(blocking(services::remote_operator(remote, opts, true)?)?),
+                    false => None,
+                };
+                (
+                    blocking(op)?,
+                    pack_op,
+                    None,
+                    opts.connections(remote.service())?,
+                )
+            }
+        };
         Ok(Storage {
             op,
-            location: location.to_string(),
-            local_root: Some(root),
+            pack_op,
+            location: name,
+            local_root,
+            rename_into_place: matches!(location, Location::Local(_) | Location::Sftp { .. }),
+            connections,
+            append_only: opts.append_only(),
             _runtime: runtime,
         })
+    }
+
+    /// How many uploads a backup keeps in flight.
+    pub fn connections(&self) -> usize {
+        self.connections
+    }
+
+    /// Whether this client may only add files: no delete, no overwrite.
+    pub fn append_only(&self) -> bool {
+        self.append_only
+    }
+
+    fn refuse_delete(&self, path: &str) -> Result<()> {
+        if self.append_only {
+            return Err(Error::AppendOnly {
+                location: self.location.clone(),
+                what: format!("{path} may not be deleted"),
+            });
+        }
+        Ok(())
     }
 
     pub fn location(&self) -> &str {
@@ -193,14 +249,33 @@ impl Storage {
 
     /// Writes a whole file; durable (file and directory synced on local disks) on return.
     pub fn write(&self, ft: FileType, id: &Id, data: Vec<u8>) -> Result<()> {
-        self.write_path(&Self::path(ft, id), data)
+        let path = Self::path(ft, id);
+        match (&self.pack_op, ft) {
+            (Some(pack_op), FileType::Pack) => {
+                let len = data.len() as u64;
+                let meta = pack_op
+                    .write(&path, data)
+                    .map_err(|e| self.err("write", &path, e))?;
+                check_written(&path, &meta, len)
+            }
+            _ => self.write_path(&path, data),
+        }
     }
 
-    /// Writes under a temporary name in `.tmp/` (fsynced on close), renames into place,
-    /// then fsyncs the directory: a crash never leaves a half-written file under its
-    /// final name, and a file that is there is durable.
+    /// Writes a file so that it is either whole under its name or not there at all.
+    /// Object stores give that with one PUT (with Content-MD5 where the service takes
+    /// it, so a body damaged on the way is refused). Local disks and SFTP write under a
+    /// temporary name in `.tmp/` (fsynced on close), rename into place, then fsync the
+    /// directory: a file that is there is durable.
     fn write_path(&self, path: &str, data: Vec<u8>) -> Result<()> {
         let len = data.len() as u64;
+        if !self.rename_into_place {
+            let meta = self
+                .op
+                .write(path, data)
+                .map_err(|e| self.err("write", path, e))?;
+            return check_written(path, &meta, len);
+        }
         let tmp = format!(
             ".tmp/{}-{:016x}",
             path.replace('/', "_"),
@@ -210,15 +285,14 @@ impl Storage {
             .op
             .write(&tmp, data)
             .map_err(|e| self.err("write", path, e))?;
-        if meta.content_length() != 0 && meta.content_length() != len {
+        if let Err(e) = check_written(path, &meta, len) {
             let _ = self.op.delete(&tmp);
-            return Err(Error::Invalid(format!(
-                "{path}: wrote {} of {len} bytes",
-                meta.content_length()
-            )));
+            return Err(e);
         }
         if let Err(e) = self.op.rename(&tmp, path) {
-            let _ = self.op.delete(&tmp);
+            if !self.append_only {
+                let _ = self.op.delete(&tmp);
+            }
             return Err(self.err("rename", path, e));
         }
         self.sync_dir_of(path)
@@ -256,6 +330,7 @@ impl Storage {
 
     pub fn remove(&self, ft: FileType, id: &Id) -> Result<()> {
         let path = Self::path(ft, id);
+        self.refuse_delete(&path)?;
         self.op
             .delete(&path)
             .map_err(|e| self.err("delete", &path, e))
@@ -317,6 +392,7 @@ impl Storage {
     }
 
     pub fn remove_object(&self, path: &str) -> Result<()> {
+        self.refuse_delete(path)?;
         self.op
             .delete(path)
             .map_err(|e| self.err("delete", path, e))
@@ -377,8 +453,12 @@ impl Storage {
         self.write_path("config", data)
     }
 
-    /// Creates the directory layout restic expects (local disks need the 256 data dirs).
+    /// Creates the directory layout restic expects (local disks and SFTP need the 256
+    /// data dirs; object stores have no directories).
     pub fn create_layout(&self) -> Result<()> {
+        if !self.rename_into_place {
+            return Ok(());
+        }
         let mut dirs: Vec<String> = ["keys/", "snapshots/", "index/", "locks/", "data/", ".tmp/"]
             .map(String::from)
             .to_vec();
@@ -408,6 +488,17 @@ impl Storage {
             }
         }
     }
+}
+
+/// Checks the size a service reports for a write, where it reports one.
+fn check_written(path: &str, meta: &opendal::Metadata, len: u64) -> Result<()> {
+    if meta.content_length() != 0 && meta.content_length() != len {
+        return Err(Error::Invalid(format!(
+            "{path}: wrote {} of {len} bytes",
+            meta.content_length()
+        )));
+    }
+    Ok(())
 }
 
 /// Takes the bytes out of an opendal buffer, without a copy when it holds one piece.
