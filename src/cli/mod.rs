@@ -28,6 +28,9 @@ pub struct Cli {
     /// S3 storage class for data packs (e.g. STANDARD_IA); metadata stays in STANDARD
     #[arg(long, value_name = "CLASS", global = true)]
     pub s3_storage_class: Option<String>,
+    /// Do not keep a local copy of a remote repository's index and snapshot files
+    #[arg(long, global = true)]
+    pub no_cache: bool,
     /// Never delete or overwrite anything: for credentials that may only add files
     /// (forget, prune and unlock then run from a place that may delete)
     #[arg(long, global = true)]

@@ -14,7 +14,7 @@ pub fn run(g: &Globals, a: CheckArgs) -> Result<()> {
         (None, true) => ReadData::All,
         (None, false) => ReadData::None,
     };
-    let repo = g.open()?;
+    let repo = g.open_uncached()?;
     let progress = Arc::new(CheckProgress::default());
     let p = progress.clone();
     let ticker = Ticker::start(

@@ -44,6 +44,7 @@ pub struct Globals {
     pub options: Vec<String>,
     pub s3_storage_class: Option<String>,
     pub append_only: bool,
+    pub no_cache: bool,
 }
 
 impl From<&Cli> for Globals {
@@ -60,6 +61,7 @@ impl From<&Cli> for Globals {
             options: c.options.clone(),
             s3_storage_class: c.s3_storage_class.clone(),
             append_only: c.append_only,
+            no_cache: c.no_cache,
         }
     }
 }
@@ -105,13 +107,27 @@ impl Globals {
         )
     }
 
-    /// Opens the repository (index not loaded).
+    /// Opens the repository (index not loaded), with the local copy of a remote
+    /// repository's index and snapshots unless `--no-cache`.
     pub fn open(&self) -> Result<Arc<Repository>> {
-        Ok(Arc::new(
-            self.open_with(None)?
-                .with_lock_wait(self.retry_lock)
-                .with_no_lock(self.no_lock),
-        ))
+        self.open_locking(!self.no_cache)
+    }
+
+    /// Opens the repository reading every file from storage: for `check`, which must
+    /// see what is stored, not a local copy.
+    pub fn open_uncached(&self) -> Result<Arc<Repository>> {
+        self.open_locking(false)
+    }
+
+    fn open_locking(&self, cached: bool) -> Result<Arc<Repository>> {
+        let mut repo = self
+            .open_with(None)?
+            .with_lock_wait(self.retry_lock)
+            .with_no_lock(self.no_lock);
+        if cached {
+            repo = repo.with_cache(&cache_dir().join("repos"));
+        }
+        Ok(Arc::new(repo))
     }
 
     /// Opens the repository with the master key cached on this machine (see the engine's

@@ -9,6 +9,7 @@ mod copy;
 mod crypto;
 mod diff;
 mod error;
+mod file_cache;
 mod file_reader;
 mod forget;
 mod fsnode;

@@ -10,6 +10,7 @@ use crate::chunker::{Polynomial, Tables};
 use crate::config::Config;
 use crate::crypto::Key;
 use crate::error::{Error, Result};
+use crate::file_cache::FileCache;
 use crate::id::Id;
 use crate::index::{BlobLocation, IndexFile, MasterIndex};
 use crate::key_cache::open_master_key_cached;
@@ -32,6 +33,7 @@ pub struct Repository {
     loaded_indexes: std::sync::Mutex<std::collections::HashSet<Id>>,
     lock_wait: std::time::Duration,
     no_lock: bool,
+    cache: Option<FileCache>,
 }
 
 impl Repository {
@@ -101,7 +103,17 @@ impl Repository {
             loaded_indexes: Default::default(),
             lock_wait: std::time::Duration::ZERO,
             no_lock: false,
+            cache: None,
         })
+    }
+
+    /// Keeps index and snapshot files of a remote repository in `root` (see
+    /// [`FileCache`]); a local repository needs no copy of its own files.
+    pub fn with_cache(mut self, root: &std::path::Path) -> Repository {
+        if self.storage.local_root().is_none() {
+            self.cache = Some(FileCache::new(root, &self.config.id.to_hex()));
+        }
+        self
     }
 
     /// How long to keep trying when the repository is locked (restic's `--retry-lock`).
@@ -162,6 +174,9 @@ impl Repository {
     pub fn save_json<T: Serialize>(&self, ft: FileType, value: &T) -> Result<Id> {
         let data = unpacked::seal(&self.key, value, self.compresses());
         let id = Id::hash(&data);
+        if let Some(cache) = self.cache.as_ref().filter(|_| FileCache::holds(ft)) {
+            cache.put(ft, &id, &data);
+        }
         self.storage.write(ft, &id, data)?;
         Ok(id)
     }
@@ -208,7 +223,14 @@ impl Repository {
     }
 
     pub fn load_json<T: DeserializeOwned>(&self, ft: FileType, id: &Id) -> Result<T> {
+        let cache = self.cache.as_ref().filter(|_| FileCache::holds(ft));
+        if let Some(data) = cache.and_then(|c| c.get(ft, id)) {
+            return unpacked::open(&self.key, &data, ft.name(), id);
+        }
         let data = self.storage.read(ft, id)?;
+        if let Some(c) = cache.filter(|_| Id::hash(&data) == *id) {
+            c.put(ft, id, &data);
+        }
         if Id::hash(&data) != *id {
             return Err(Error::corrupt(
                 ft.name(),
@@ -226,9 +248,9 @@ impl Repository {
         // Concurrent callers wait here, so every file is read once.
         let mut loaded = self.loaded_indexes.lock().expect("loaded indexes");
         let first = loaded.is_empty();
-        let new: Vec<Id> = self
-            .storage
-            .list(FileType::Index)?
+        let listed = self.storage.list(FileType::Index)?;
+        self.forget_unlisted(FileType::Index, &listed);
+        let new: Vec<Id> = listed
             .into_iter()
             .map(|(id, _)| id)
             .filter(|id| !loaded.contains(id))
@@ -255,6 +277,13 @@ impl Repository {
             loaded.insert(id);
         }
         Ok(())
+    }
+
+    /// Drops cached copies of files a listing no longer shows.
+    fn forget_unlisted(&self, ft: FileType, listed: &[(Id, u64)]) {
+        if let Some(cache) = &self.cache {
+            cache.retain(ft, &listed.iter().map(|(id, _)| *id).collect());
+        }
     }
 
     pub fn index(&self) -> RwLockReadGuard<'_, MasterIndex> {
@@ -335,6 +364,7 @@ impl Repository {
     /// Readable snapshots (sorted by time) and the errors of those that are not.
     pub fn load_snapshots(&self) -> Result<(Vec<Snapshot>, Vec<Error>)> {
         let ids = self.storage.list(FileType::Snapshot)?;
+        self.forget_unlisted(FileType::Snapshot, &ids);
         let loaded: Vec<Result<Snapshot>> = ids
             .par_iter()
             .map(|(id, _)| self.load_snapshot(id))
