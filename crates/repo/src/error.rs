@@ -72,13 +72,58 @@ fn describe_storage(op: &str, location: &str, path: &str, e: &opendal::Error) ->
         _ if e.is_temporary() => "the service did not answer in time, even after retries",
         _ => "",
     };
-    let message = e.to_string();
-    // opendal's text carries request context over several fields; keep its first line.
-    let message = message.lines().next().unwrap_or_default();
+    // opendal's Display carries the request context (URL, headers) over several fields;
+    // its message and the deepest cause say what happened.
+    let mut message = e.message().to_string();
+    let mut cause = std::error::Error::source(e);
+    let mut deepest = None;
+    while let Some(c) = cause {
+        deepest = Some(c.to_string());
+        cause = c.source();
+    }
+    if let Some(d) = deepest.filter(|d| !message.contains(d.as_str())) {
+        message = format!("{message}: {d}");
+    }
+    let message = without_url_queries(message.lines().next().unwrap_or_default());
     if hint.is_empty() {
         format!("storage {op} failed on {at}: {message}")
     } else {
         format!("storage {op} failed on {at}: {hint}: {message}")
+    }
+}
+
+/// Drops the query of every URL in `text`: a SAS token or a presigned signature travels
+/// there, and errors are printed.
+fn without_url_queries(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut in_url = false;
+    let mut skipping = false;
+    for (i, c) in text.char_indices() {
+        if c.is_whitespace() || matches!(c, ')' | '"' | ',' | '>') {
+            in_url = false;
+            skipping = false;
+        } else if !in_url && text[i..].starts_with("http") && text[i..].contains("://") {
+            in_url = true;
+        } else if in_url && c == '?' {
+            skipping = true;
+        }
+        if !skipping {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn url_queries_are_not_printed() {
+        assert_eq!(
+            super::without_url_queries(
+                "error sending request for url (https://a.blob.core.windows.net/c/config?sv=2021&sig=SECRET): timed out"
+            ),
+            "error sending request for url (https://a.blob.core.windows.net/c/config): timed out"
+        );
     }
 }
 

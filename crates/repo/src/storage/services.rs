@@ -266,7 +266,10 @@ pub(super) fn remote_operator(
             let mut b = opendal::services::Sftp::default()
                 .endpoint(&endpoint)
                 .root(path)
-                .known_hosts_strategy(opts.get(service, "known-hosts").unwrap_or("strict"));
+                .known_hosts_strategy(match opts.get(service, "known-hosts") {
+                    Some("accept-new") => "add",
+                    other => other.unwrap_or("strict"),
+                });
             if let Some(user) = user {
                 b = b.user(user);
             }
