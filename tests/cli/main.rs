@@ -1,6 +1,7 @@
 //! bunker's integration tests: one binary, real oracles (restic, rustic), real files.
 
 mod pgcluster;
+mod servers;
 mod util;
 
 mod errors;
@@ -11,3 +12,4 @@ mod pg;
 mod pitr;
 mod prune;
 mod roundtrip;
+mod storage;

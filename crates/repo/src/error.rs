@@ -78,7 +78,10 @@ fn describe_storage(op: &str, location: &str, path: &str, e: &opendal::Error) ->
     let mut cause = std::error::Error::source(e);
     let mut deepest = None;
     while let Some(c) = cause {
-        deepest = Some(c.to_string());
+        deepest = Some(match c.downcast_ref::<opendal::Error>() {
+            Some(inner) => inner.message().to_string(),
+            None => c.to_string(),
+        });
         cause = c.source();
     }
     if let Some(d) = deepest.filter(|d| !message.contains(d.as_str())) {
