@@ -427,3 +427,57 @@ fn injected_faults_end_in_a_complete_backup_or_a_clean_failure() {
     remote.ok(&["restore", "latest", "--target", s(&target)]);
     assert_same_tree(&src, &restored(&target, &src));
 }
+
+#[test]
+fn append_only_client_adds_and_a_trusted_place_prunes() {
+    let sftp = Sftp::start_append_only();
+    let remote = Remote::sftp(&sftp, "repo");
+    let add_only = |args: &[&str]| {
+        let mut a = vec!["--append-only"];
+        a.extend_from_slice(args);
+        remote.raw(&a)
+    };
+    let scratch = Scratch::new();
+    let src = scratch.path("src");
+    make_tricky_tree(&src, false);
+    let ok = |o: Output| {
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    };
+    ok(add_only(&["init"]));
+    ok(add_only(&["backup", s(&src)]));
+    write(&src.join("second.txt"), b"second run\n");
+    ok(add_only(&["backup", s(&src)]));
+    // Its locks stay behind (it may not remove them); they are stale once it has exited.
+    assert!(
+        std::fs::read_dir(sftp.remote_dir().join("repo/locks"))
+            .expect("locks")
+            .count()
+            > 0
+    );
+
+    // The client refuses what would delete, before it starts.
+    let o = add_only(&["forget", "--keep-last", "1", "--prune"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("append-only") && err.trim().lines().count() == 1,
+        "{err}"
+    );
+    // A client that ignores the mode is stopped by the server, and nothing is lost.
+    let o = remote.raw(&["forget", "--keep-last", "1"]);
+    assert!(!o.status.success(), "the server let a client delete");
+    assert_eq!(remote.snapshot_count(), 2);
+    remote.ok(&["check", "--read-data"]);
+
+    // Retention runs where deleting is allowed: here, on the machine that holds the files.
+    let trusted = sftp.remote_dir().join("repo");
+    bunker(&trusted, &["unlock"]);
+    bunker(&trusted, &["forget", "--keep-last", "1", "--prune"]);
+    bunker(&trusted, &["check", "--read-data"]);
+    // (restic on the trusted side too: over this server it could not remove its lock.)
+    restic(&trusted, &["check", "--read-data"]);
+    assert_eq!(remote.snapshot_count(), 1);
+    let target = scratch.path("restore");
+    remote.ok(&["restore", "latest", "--target", s(&target)]);
+    assert_same_tree(&src, &restored(&target, &src));
+}

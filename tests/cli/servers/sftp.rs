@@ -22,6 +22,16 @@ pub struct Sftp {
 
 impl Sftp {
     pub fn start() -> Sftp {
+        Sftp::start_with("")
+    }
+
+    /// A server on which no client may delete or replace a file: `internal-sftp -P`
+    /// refuses remove, rmdir and posix-rename (plain SFTP rename never replaces).
+    pub fn start_append_only() -> Sftp {
+        Sftp::start_with(" -P remove,rmdir,posix-rename")
+    }
+
+    fn start_with(sftp_flags: &str) -> Sftp {
         let dir = server_dir("sftp");
         let port = free_ports(1)[0];
         let user = nix::unistd::User::from_uid(nix::unistd::getuid())
@@ -61,7 +71,7 @@ impl Sftp {
                  UseDNS no\n\
                  MaxStartups 100\n\
                  MaxSessions 100\n\
-                 Subsystem sftp internal-sftp\n",
+                 Subsystem sftp internal-sftp{sftp_flags}\n",
                 dir = d.display()
             ),
         )
