@@ -99,6 +99,14 @@ fn one_line(e: &anyhow::Error) -> String {
         if !parts.iter().any(|p| p.contains(&s)) {
             parts.push(s);
         }
+        // A storage error already says what its service said, without the request
+        // context opendal's own text carries.
+        if matches!(
+            c.downcast_ref::<bunker_repo::Error>(),
+            Some(bunker_repo::Error::Storage { .. })
+        ) {
+            break;
+        }
     }
     parts.join(": ").replace('\n', " ")
 }

@@ -481,3 +481,83 @@ fn append_only_client_adds_and_a_trusted_place_prunes() {
     remote.ok(&["restore", "latest", "--target", s(&target)]);
     assert_same_tree(&src, &restored(&target, &src));
 }
+
+#[test]
+fn storage_errors_are_one_line_with_the_documented_exit_code() {
+    let garage = Garage::single();
+    let remote = Remote::s3(&garage, "repo");
+    remote.ok(&["init"]);
+    let fails = |r: &Remote, args: &[&str], code: i32, needle: &str| {
+        let o = r.raw(args);
+        let err = String::from_utf8_lossy(&o.stderr).into_owned();
+        assert_eq!(o.status.code(), Some(code), "{args:?}: {err}");
+        assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
+        assert!(
+            err.contains(needle),
+            "{args:?}: expected {needle:?} in {err}"
+        );
+        err
+    };
+
+    // A key the server does not know: access denied, the secret never printed.
+    let mut wrong_key = Remote::s3(&garage, "repo");
+    wrong_key.env[1].1 = "0".repeat(64);
+    let err = fails(&wrong_key, &["snapshots"], 1, "access denied");
+    assert!(
+        !err.contains(&garage.secret) && !err.contains(&"0".repeat(64)),
+        "{err}"
+    );
+
+    // Nothing at that prefix, or a bucket that does not exist: no repository (10).
+    fails(
+        &Remote::s3(&garage, "elsewhere"),
+        &["snapshots"],
+        10,
+        "no repository",
+    );
+    let no_bucket = Remote::new(
+        format!("s3:{}/no-such-bucket/repo", garage.endpoint()),
+        remote.env.clone(),
+        vec![],
+    );
+    fails(&no_bucket, &["snapshots"], 10, "no-such-bucket");
+
+    // The wrong password: 11, as on a local disk.
+    let o = remote
+        .command(&["snapshots"])
+        .env("BUNKER_PASSWORD", "wrong")
+        .output()
+        .expect("spawn");
+    assert_eq!(
+        o.status.code(),
+        Some(11),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+
+    // A server that is not there: retried, then one line naming the repository.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = closed.local_addr().expect("addr").port();
+    drop(closed);
+    let gone = Remote::new(
+        format!("s3:http://127.0.0.1:{port}/bunker/repo"),
+        remote.env.clone(),
+        vec!["retries=2".into()],
+    );
+    fails(
+        &gone,
+        &["snapshots"],
+        1,
+        &format!("127.0.0.1:{port}/bunker/repo"),
+    );
+
+    // Unknown options and locations are refused before any request.
+    fails(
+        &remote,
+        &["-o", "s3.nonsense=1", "snapshots"],
+        1,
+        "unknown option",
+    );
+    let b2 = Remote::new("b2:bucket:/repo".into(), vec![], vec![]);
+    fails(&b2, &["snapshots"], 1, "S3 endpoint");
+}

@@ -72,27 +72,37 @@ fn describe_storage(op: &str, location: &str, path: &str, e: &opendal::Error) ->
         _ if e.is_temporary() => "the service did not answer in time, even after retries",
         _ => "",
     };
-    // opendal's Display carries the request context (URL, headers) over several fields;
-    // its message and the deepest cause say what happened.
-    let mut message = e.message().to_string();
+    // opendal's Display carries the request context (URL, response headers) over
+    // several fields; the messages along the chain of causes say what happened.
+    let mut parts: Vec<String> = Vec::new();
+    let mut push = |text: String| {
+        let text = text.trim().to_string();
+        if !text.is_empty() && !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+    };
+    push(e.message().to_string());
     let mut cause = std::error::Error::source(e);
-    let mut deepest = None;
     while let Some(c) = cause {
-        deepest = Some(match c.downcast_ref::<opendal::Error>() {
+        push(match c.downcast_ref::<opendal::Error>() {
             Some(inner) => inner.message().to_string(),
             None => c.to_string(),
         });
         cause = c.source();
     }
-    if let Some(d) = deepest.filter(|d| !message.contains(d.as_str())) {
-        message = format!("{message}: {d}");
-    }
+    let message = parts
+        .iter()
+        .filter(|p| !p.contains(", context: {"))
+        .cloned()
+        .collect::<Vec<_>>()
+        .join(": ");
     let message = without_url_queries(message.lines().next().unwrap_or_default());
-    if hint.is_empty() {
-        format!("storage {op} failed on {at}: {message}")
-    } else {
-        format!("storage {op} failed on {at}: {hint}: {message}")
-    }
+    let said = [hint, message.as_str()]
+        .into_iter()
+        .filter(|s| !s.is_empty())
+        .collect::<Vec<_>>()
+        .join(": ");
+    format!("storage {op} failed on {at}: {said}")
 }
 
 /// Drops the query of every URL in `text`: a SAS token or a presigned signature travels
