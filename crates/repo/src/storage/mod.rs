@@ -81,6 +81,9 @@ pub struct Storage {
     rename_into_place: bool,
     /// Uploads and downloads to run in parallel.
     connections: usize,
+    /// Whether to compare an upload's MD5 with the one the service reports for what it
+    /// stored (Azure and GCS report one; S3 checks the Content-MD5 bunker sends).
+    verify_md5: bool,
     append_only: bool,
     _runtime: Arc<tokio::runtime::Runtime>,
 }
@@ -157,6 +160,7 @@ impl Storage {
             local_root,
             rename_into_place: matches!(location, Location::Local(_) | Location::Sftp { .. }),
             connections,
+            verify_md5: matches!(location, Location::Azure { .. } | Location::Gcs { .. }),
             append_only: opts.append_only(),
             _runtime: runtime,
         })
@@ -251,13 +255,7 @@ impl Storage {
     pub fn write(&self, ft: FileType, id: &Id, data: Vec<u8>) -> Result<()> {
         let path = Self::path(ft, id);
         match (&self.pack_op, ft) {
-            (Some(pack_op), FileType::Pack) => {
-                let len = data.len() as u64;
-                let meta = pack_op
-                    .write(&path, data)
-                    .map_err(|e| self.err("write", &path, e))?;
-                check_written(&path, &meta, len)
-            }
+            (Some(pack_op), FileType::Pack) => self.put(pack_op, &path, data),
             _ => self.write_path(&path, data),
         }
     }
@@ -270,11 +268,7 @@ impl Storage {
     fn write_path(&self, path: &str, data: Vec<u8>) -> Result<()> {
         let len = data.len() as u64;
         if !self.rename_into_place {
-            let meta = self
-                .op
-                .write(path, data)
-                .map_err(|e| self.err("write", path, e))?;
-            return check_written(path, &meta, len);
+            return self.put(&self.op, path, data);
         }
         let tmp = format!(
             ".tmp/{}-{:016x}",
@@ -296,6 +290,32 @@ impl Storage {
             return Err(self.err("rename", path, e));
         }
         self.sync_dir_of(path)
+    }
+
+    /// One PUT to an object store, checked against what the service says it stored.
+    fn put(&self, op: &opendal::blocking::Operator, path: &str, data: Vec<u8>) -> Result<()> {
+        let len = data.len() as u64;
+        let md5 = self.verify_md5.then(|| {
+            use base64::Engine;
+            use md5::Digest;
+            base64::engine::general_purpose::STANDARD.encode(md5::Md5::digest(&data))
+        });
+        let meta = op
+            .write(path, data)
+            .map_err(|e| self.err("write", path, e))?;
+        check_written(path, &meta, len)?;
+        match (md5, meta.content_md5()) {
+            (Some(sent), Some(stored)) if sent != stored => {
+                if !self.append_only {
+                    let _ = op.delete(path);
+                }
+                Err(Error::Invalid(format!(
+                    "{}/{path}: the upload arrived damaged (MD5 {stored}, sent {sent})",
+                    self.location
+                )))
+            }
+            _ => Ok(()),
+        }
     }
 
     /// On local disks, fsync the directory that holds `path` so a rename is durable.
