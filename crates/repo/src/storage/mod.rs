@@ -209,8 +209,9 @@ impl Storage {
     }
 
     pub fn read(&self, ft: FileType, id: &Id) -> Result<Vec<u8>> {
-        if ft == FileType::Pack {
-            // Packs are large: size first, then one exact read.
+        if ft == FileType::Pack && self.local_root.is_some() {
+            // Packs are large: size first, then one exact read. (A remote store would
+            // pay a request for the size: there, one GET.)
             let size = self.size(ft, id)?;
             return self.read_range(ft, id, 0, size);
         }
