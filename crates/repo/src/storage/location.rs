@@ -70,12 +70,14 @@ impl Location {
                 .split_once('/')
                 .ok_or_else(|| bad("expected sftp://[user@]host[:port]/path"))?;
             let (user, hostport) = split_user(authority);
+            // `host:port`, `[v6]:port`, or a host alone (a bare IPv6 address has colons
+            // of its own and no port).
             let (host, port) = match hostport.rsplit_once(':') {
-                Some((h, p)) if !h.ends_with(']') || hostport.starts_with('[') => {
+                Some((h, p)) if !h.contains(':') || h.ends_with(']') => {
                     let port = p
                         .parse::<u16>()
                         .map_err(|_| bad("the port is not a number"))?;
-                    (h.trim_matches(|c| c == '[' || c == ']'), Some(port))
+                    (h.trim_start_matches('[').trim_end_matches(']'), Some(port))
                 }
                 _ => (hostport, None),
             };
