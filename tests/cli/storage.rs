@@ -156,6 +156,11 @@ fn round_trips(remote: &Remote, oracle: (&str, OracleRepo), other: &Remote) {
         s(&target),
     ]);
     assert_same_tree(&src, &restored(&target, &src));
+    let cached_packs = walk_files(remote.cache.path())
+        .into_iter()
+        .filter(|p| p.parent().and_then(Path::file_name) == Some("data".as_ref()))
+        .count();
+    assert!(cached_packs > 0, "the packs of tree blobs are cached");
     remote.ok(&["check", "--read-data"]);
 
     let (tool_name, oracle) = oracle;

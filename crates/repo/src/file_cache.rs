@@ -26,12 +26,27 @@ impl FileCache {
     }
 
     /// Only the files that are read whole and often, and never change under one name.
+    /// (Packs of tree blobs are kept too, through [`Self::read_range`].)
     pub fn holds(ft: FileType) -> bool {
         matches!(ft, FileType::Index | FileType::Snapshot)
     }
 
     fn path(&self, ft: FileType, id: &Id) -> PathBuf {
         self.dir.join(ft.dir()).join(id.to_hex())
+    }
+
+    /// `len` bytes at `offset` of a cached file. The caller verifies what it reads (a
+    /// blob's hash) and calls [`Self::remove`] when it does not match.
+    pub fn read_range(&self, ft: FileType, id: &Id, offset: u64, len: u64) -> Option<Vec<u8>> {
+        use std::os::unix::fs::FileExt;
+        let f = std::fs::File::open(self.path(ft, id)).ok()?;
+        let mut buf = vec![0; len as usize];
+        f.read_exact_at(&mut buf, offset).ok()?;
+        Some(buf)
+    }
+
+    pub fn remove(&self, ft: FileType, id: &Id) {
+        let _ = std::fs::remove_file(self.path(ft, id));
     }
 
     /// The cached file, if there is one and it matches its id.

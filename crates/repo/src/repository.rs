@@ -34,6 +34,7 @@ pub struct Repository {
     lock_wait: std::time::Duration,
     no_lock: bool,
     cache: Option<FileCache>,
+    tree_pack_fetch: std::sync::Mutex<()>,
 }
 
 impl Repository {
@@ -104,6 +105,7 @@ impl Repository {
             lock_wait: std::time::Duration::ZERO,
             no_lock: false,
             cache: None,
+            tree_pack_fetch: Default::default(),
         })
     }
 
@@ -341,6 +343,9 @@ impl Repository {
             loc = self.locate(t, id);
         }
         let loc = loc.ok_or_else(|| Error::missing_blob(t, id))?;
+        if let (BlobType::Tree, Some(cache)) = (t, &self.cache) {
+            return self.read_tree_blob_cached(cache, id, &loc);
+        }
         let raw = self.storage.read_range(
             FileType::Pack,
             &loc.pack,
@@ -348,6 +353,40 @@ impl Repository {
             loc.length as u64,
         )?;
         self.decode_blob(id, &loc, &raw)
+    }
+
+    /// Tree blobs of a remote repository come from a cached copy of their pack, as
+    /// restic's cache keeps them: walking a snapshot (the parent of a backup, a restore,
+    /// `ls`) reads every tree, and one GET per tree costs more than the backup itself.
+    fn read_tree_blob_cached(
+        &self,
+        cache: &FileCache,
+        id: &Id,
+        loc: &BlobLocation,
+    ) -> Result<Vec<u8>> {
+        let (offset, len) = (loc.offset as u64, loc.length as u64);
+        if let Some(raw) = cache.read_range(FileType::Pack, &loc.pack, offset, len) {
+            match self.decode_blob(id, loc, &raw) {
+                Ok(blob) => return Ok(blob),
+                Err(_) => cache.remove(FileType::Pack, &loc.pack),
+            }
+        }
+        // One download per pack: threads walking sibling trees wait for the first.
+        let _one_at_a_time = self.tree_pack_fetch.lock().expect("tree pack fetch");
+        if let Some(raw) = cache.read_range(FileType::Pack, &loc.pack, offset, len) {
+            return self.decode_blob(id, loc, &raw);
+        }
+        let pack = self.storage.read(FileType::Pack, &loc.pack)?;
+        let end = offset + len;
+        if Id::hash(&pack) != loc.pack || end > pack.len() as u64 {
+            return Err(Error::corrupt(
+                "pack",
+                &loc.pack,
+                "content does not match its id",
+            ));
+        }
+        cache.put(FileType::Pack, &loc.pack, &pack);
+        self.decode_blob(id, loc, &pack[offset as usize..end as usize])
     }
 
     pub fn load_tree(&self, id: &Id) -> Result<Tree> {
