@@ -27,6 +27,17 @@ use crate::tree::{Node, NodeKind};
 const MAX_READ: u64 = 8 * 1024 * 1024;
 /// Largest window of one pack held in memory while its small files are written.
 const PACK_WINDOW: u64 = 4 * 1024 * 1024;
+/// Both, on a remote store: a whole pack per request, where every request costs a
+/// round trip (restic reads whole packs too); the memory is that of one pack per thread.
+const REMOTE_READ: u64 = 32 * 1024 * 1024;
+
+/// The longest read and the small-file window for this repository's storage.
+fn read_sizes(repo: &Repository) -> (u64, u64) {
+    match repo.storage().local_root() {
+        Some(_) => (MAX_READ, PACK_WINDOW),
+        None => (REMOTE_READ, REMOTE_READ),
+    }
+}
 
 #[derive(Clone, Debug, Default)]
 pub struct RestoreOptions {
@@ -190,7 +201,8 @@ impl Restorer<'_> {
                     Some(l)
                         if l.pack == loc.pack
                             && l.offset as u64 == end
-                            && end - loc.offset as u64 + l.length as u64 <= MAX_READ =>
+                            && end - loc.offset as u64 + l.length as u64
+                                <= read_sizes(self.repo).0 =>
                     {
                         end += l.length as u64;
                         j += 1;
@@ -395,7 +407,7 @@ pub fn restore(
                 let mut end = start + 1;
                 while end < group.len() {
                     let (l, h) = span(&group[end].1);
-                    if h.max(hi) - lo.min(l) > PACK_WINDOW {
+                    if h.max(hi) - lo.min(l) > read_sizes(repo).1 {
                         break;
                     }
                     hi = hi.max(h);
