@@ -87,6 +87,12 @@ stop_garage() {
         GARAGE_PID=""
     fi
 }
+# One run at a time: a second one would empty this one's work directory, share its
+# counter files and remove its Garage on exit. The lock file lies outside the work
+# directory, which every run deletes.
+mkdir -p "$(dirname "$WORK")"
+exec 9>"$WORK.lock"
+flock -n 9 || die "another bench/s3.sh is running (it holds ${WORK#"$ROOT"/}.lock)"
 trap 'stop_garage; rm -rf "$GW"' EXIT
 trap 'exit 130' INT TERM HUP
 
