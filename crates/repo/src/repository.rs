@@ -230,15 +230,15 @@ impl Repository {
             return unpacked::open(&self.key, &data, ft.name(), id);
         }
         let data = self.storage.read(ft, id)?;
-        if let Some(c) = cache.filter(|_| Id::hash(&data) == *id) {
-            c.put(ft, id, &data);
-        }
         if Id::hash(&data) != *id {
             return Err(Error::corrupt(
                 ft.name(),
                 id,
                 "content does not match its id",
             ));
+        }
+        if let Some(c) = cache {
+            c.put(ft, id, &data);
         }
         unpacked::open(&self.key, &data, ft.name(), id)
     }
