@@ -16,6 +16,10 @@ use crate::util::*;
 /// with the password in a file.
 struct Archive {
     scratch: Scratch,
+    /// bunker as PostgreSQL runs it (archive_command, and the restore_command that pitr
+    /// writes with its own path): a copy in the scratch directory, which the postgres
+    /// user can reach wherever the checkout is (a clone under a 0700 directory).
+    bin: PathBuf,
 }
 
 fn postgres_ids() -> (u32, u32) {
@@ -48,7 +52,11 @@ impl Archive {
             std::fs::Permissions::from_mode(0o600),
         )
         .unwrap();
-        Archive { scratch }
+        let bin = scratch.path("bin/bunker");
+        std::fs::create_dir_all(bin.parent().unwrap()).unwrap();
+        std::fs::copy(bunker_bin(), &bin).unwrap();
+        std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
+        Archive { scratch, bin }
     }
 
     fn repo(&self) -> PathBuf {
@@ -63,7 +71,7 @@ impl Archive {
             format!(
                 "archive_command = 'BUNKER_CACHE_DIR={} {} -r {} --password-file {} wal-push %p'",
                 self.scratch.path("cache").display(),
-                bunker_bin().display(),
+                self.bin.display(),
                 self.repo().display(),
                 self.scratch.path("password").display()
             ),
@@ -82,7 +90,7 @@ impl Archive {
         let pw = self.scratch.path("password");
         let mut all = vec!["--password-file", pw.to_str().unwrap()];
         all.extend_from_slice(args);
-        bunker_raw(&self.repo(), &all, None)
+        bunker_raw_as(&self.bin, &self.repo(), &all, None)
     }
 
     fn bunker(&self, args: &[&str]) -> String {

@@ -69,8 +69,13 @@ fn show(o: &Output) -> String {
 
 /// Runs bunker against `repo` with the test password; returns the raw output.
 pub fn bunker_raw(repo: &Path, args: &[&str], stdin: Option<&[u8]>) -> Output {
+    bunker_raw_as(&bunker_bin(), repo, args, stdin)
+}
+
+/// [`bunker_raw`] with another copy of the binary.
+pub fn bunker_raw_as(bin: &Path, repo: &Path, args: &[&str], stdin: Option<&[u8]>) -> Output {
     run_with_stdin(
-        Command::new(bunker_bin())
+        Command::new(bin)
             .arg("-r")
             .arg(repo)
             .args(args)
