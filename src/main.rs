@@ -2,6 +2,7 @@
 
 mod cli;
 mod commands;
+mod logging;
 mod output;
 mod password;
 
@@ -15,6 +16,7 @@ use crate::commands::Globals;
 /// Exit codes, documented in the README.
 mod exit {
     pub const FAILURE: u8 = 1;
+    pub const USAGE: u8 = 2;
     pub const PARTIAL: u8 = 3;
     pub const NO_REPOSITORY: u8 = 10;
     pub const WRONG_PASSWORD: u8 = 11;
@@ -23,6 +25,15 @@ mod exit {
 
 fn exit_code(e: &anyhow::Error) -> u8 {
     for cause in e.chain() {
+        if let Some(commands::ExitWith(code, _)) = cause.downcast_ref::<commands::ExitWith>() {
+            return *code;
+        }
+        if cause
+            .downcast_ref::<bunker_jobs::config::ConfigError>()
+            .is_some()
+        {
+            return exit::USAGE;
+        }
         let repo_error = match cause.downcast_ref::<bunker_jobs::Error>() {
             Some(bunker_jobs::Error::Repo(r)) => Some(r),
             _ => cause.downcast_ref::<bunker_repo::Error>(),
@@ -49,9 +60,17 @@ fn main() -> ExitCode {
     // error (and clean up), not be killed by SIGPIPE.
     if !matches!(
         cli.command,
-        Command::Pg(_) | Command::Drill(_) | Command::WalReceive(_) | Command::Pitr(_)
+        Command::Pg(_)
+            | Command::Drill(_)
+            | Command::WalReceive(_)
+            | Command::Pitr(_)
+            | Command::Run(_)
+            | Command::Daemon
     ) {
         bunker_process::default_sigpipe();
+    }
+    if matches!(cli.command, Command::Run(_) | Command::Daemon) {
+        logging::init(cli.quiet);
     }
     let globals = Globals::from(&cli);
     let result = match cli.command {
@@ -77,13 +96,20 @@ fn main() -> ExitCode {
         Command::WalReceive(a) => commands::wal::receive(&globals, a),
         Command::Pitr(a) => commands::pg_physical::pitr(&globals, a),
         Command::Drill(c) => commands::drill::run(&globals, c),
+        Command::Config(c) => commands::config::run(&globals, c),
+        Command::Run(a) => commands::run::run(&globals, a),
+        Command::Daemon => commands::daemon::run(&globals),
+        Command::Status(a) => commands::status::run(&globals, a),
+        Command::Schedule(c) => commands::schedule::run(&globals, c),
+        Command::Catalog(c) => commands::catalog::run(&globals, c),
+        Command::Notify(c) => commands::notify::run(&globals, c),
         Command::Quickstart(a) => commands::quickstart::run(&globals, a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             let code = exit_code(&e);
-            if code != exit::PARTIAL || !format!("{e}").is_empty() {
+            if !format!("{e}").is_empty() {
                 eprintln!("bunker: {}", one_line(&e));
             }
             ExitCode::from(code)

@@ -4,9 +4,11 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+mod jobs;
 mod pg;
 mod wal;
 
+pub use jobs::*;
 pub use pg::*;
 pub use wal::*;
 
@@ -21,6 +23,10 @@ pub struct Cli {
     /// azure:container:/prefix or sftp:user@host:/path
     #[arg(short = 'r', long = "repo", env = "BUNKER_REPOSITORY", global = true)]
     pub repo: Option<String>,
+    /// Configuration file of the job commands (run, daemon, status, ...); default:
+    /// ~/.config/bunker/bunker.toml
+    #[arg(long, env = "BUNKER_CONFIG", global = true)]
+    pub config: Option<PathBuf>,
     /// Storage option KEY=VALUE (repeatable), e.g. s3.region=eu-west-1, connections=8;
     /// see docs/storage.md
     #[arg(short = 'o', long = "option", value_name = "KEY=VALUE", global = true)]
@@ -111,6 +117,24 @@ pub enum Command {
     /// Prove that backups restore: restore into a throwaway target and check it
     #[command(subcommand)]
     Drill(DrillCommand),
+    /// Check or show the configuration file
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// Run jobs of the configuration now: hooks, backup, copies, retention, verification
+    Run(RunArgs),
+    /// Run every job on its schedule; serve health, metrics and the job API
+    Daemon,
+    /// Where each job stands: last success, age, next run, size, objectives, last drill
+    Status(StatusArgs),
+    /// Export a job's schedule to systemd, cron or Kubernetes
+    #[command(subcommand)]
+    Schedule(ScheduleCommand),
+    /// The local catalog of runs, drills and the audit log
+    #[command(subcommand)]
+    Catalog(CatalogCommand),
+    /// Notification targets
+    #[command(subcommand)]
+    Notify(NotifyCommand),
     /// First run: create ./bunker-repo with a generated password, back up a directory, list it
     Quickstart(QuickstartArgs),
 }

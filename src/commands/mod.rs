@@ -2,8 +2,11 @@
 
 pub mod backup;
 pub mod cat;
+pub mod catalog;
 pub mod check;
+pub mod config;
 pub mod copy;
+pub mod daemon;
 pub mod diff;
 pub mod drill;
 pub mod dump;
@@ -11,13 +14,17 @@ pub mod forget;
 pub mod init;
 pub mod key;
 pub mod ls;
+pub mod notify;
 pub mod pg;
 pub mod pg_physical;
 pub mod prune;
 pub mod quickstart;
 pub mod restore;
+pub mod run;
+pub mod schedule;
 pub mod snapshots;
 pub mod stats;
+pub mod status;
 pub mod tag;
 pub mod unlock;
 pub mod wal;
@@ -34,6 +41,7 @@ use crate::cli::{Cli, FilterArgs};
 #[derive(Clone)]
 pub struct Globals {
     pub repo: Option<String>,
+    pub config: Option<PathBuf>,
     pub password_file: Option<PathBuf>,
     pub password_command: Option<String>,
     pub json: bool,
@@ -51,6 +59,7 @@ impl From<&Cli> for Globals {
     fn from(c: &Cli) -> Self {
         Globals {
             repo: c.repo.clone(),
+            config: c.config.clone(),
             password_file: c.password_file.clone(),
             password_command: c.password_command.clone(),
             json: c.json,
@@ -77,6 +86,18 @@ impl std::fmt::Display for Partial {
 }
 
 impl std::error::Error for Partial {}
+
+/// A job-level command failed with its own exit code (see the README's table).
+#[derive(Debug)]
+pub struct ExitWith(pub u8, pub String);
+
+impl std::fmt::Display for ExitWith {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.1)
+    }
+}
+
+impl std::error::Error for ExitWith {}
 
 impl Globals {
     pub fn location(&self) -> Result<String> {
@@ -147,6 +168,24 @@ impl Globals {
         Ok(Repository::open_with(storage, &password, key_cache)?)
     }
 
+    /// The configuration file: `--config`, `BUNKER_CONFIG`, or the default path.
+    pub fn config_path(&self) -> PathBuf {
+        self.config
+            .clone()
+            .unwrap_or_else(bunker_jobs::config::default_config_path)
+    }
+
+    /// Reads and checks the configuration file.
+    pub fn load_config(&self) -> Result<bunker_jobs::config::Config> {
+        Ok(bunker_jobs::config::Config::load(&self.config_path())?)
+    }
+
+    /// The catalog in the configuration's state directory.
+    pub fn catalog(&self, config: &bunker_jobs::config::Config) -> Result<bunker_catalog::Catalog> {
+        let path = config.state_dir().join("catalog.sqlite");
+        Ok(bunker_catalog::Catalog::open(&path)?)
+    }
+
     pub fn say(&self, msg: impl AsRef<str>) {
         if !self.quiet && !self.json {
             println!("{}", msg.as_ref());
@@ -154,19 +193,9 @@ impl Globals {
     }
 }
 
-/// bunker's cache directory: `BUNKER_CACHE_DIR`, else `$XDG_CACHE_HOME/bunker`, else
-/// `~/.cache/bunker`.
+/// bunker's cache directory (see the jobs crate's rules).
 pub fn cache_dir() -> PathBuf {
-    if let Some(d) = std::env::var_os("BUNKER_CACHE_DIR") {
-        return PathBuf::from(d);
-    }
-    if let Some(d) = std::env::var_os("XDG_CACHE_HOME") {
-        return PathBuf::from(d).join("bunker");
-    }
-    let home = std::env::var_os("HOME")
-        .map(PathBuf::from)
-        .unwrap_or_else(std::env::temp_dir);
-    home.join(".cache/bunker")
+    bunker_jobs::config::default_cache_dir()
 }
 
 impl FilterArgs {

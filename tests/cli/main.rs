@@ -4,9 +4,11 @@ mod pgcluster;
 mod servers;
 mod util;
 
+mod daemon;
 mod errors;
 mod forget;
 mod interop;
+mod jobs;
 mod maintenance;
 mod pg;
 mod pitr;

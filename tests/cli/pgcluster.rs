@@ -91,6 +91,19 @@ impl Cluster {
         c
     }
 
+    /// Stops the server (fast shutdown), as an outage would.
+    pub fn stop(&self) {
+        self.pg_ctl(&["stop", "-w", "-m", "fast"], None);
+    }
+
+    /// Starts a stopped server again.
+    pub fn start_again(&self) {
+        self.pg_ctl(
+            &["start", "-w", "-t", "60", "-l"],
+            Some(&self.dir.path().join("log")),
+        );
+    }
+
     pub fn data(&self) -> PathBuf {
         self.dir.path().join("data")
     }

@@ -1,8 +1,13 @@
-//! What bunker does with sources and repositories: PostgreSQL backups and restores on top
-//! of the engine, and restore drills that prove a backup restores.
+//! What bunker does with sources and repositories: the configuration file and the job
+//! runner on top of the engine, PostgreSQL backups and restores, and restore drills that
+//! prove a backup restores.
 
+pub mod alerts;
+pub mod config;
 pub mod drill;
 mod error;
 pub mod postgres;
+pub mod runner;
+pub mod status;
 
 pub use error::{Error, Result};

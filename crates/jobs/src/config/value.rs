@@ -40,9 +40,19 @@ pub fn expand_env(s: &str) -> Result<String, String> {
     Ok(out)
 }
 
-/// A string value with `${VAR}` references expanded when the file is read.
+/// A string value with `${VAR}` references expanded when the file is read. It is
+/// shown (serialized) as written, so that `config show` prints `${VAR}`, never what
+/// the environment put there (a token in a command line, say).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Text(pub String);
+pub struct Text(pub String, String);
+
+impl Text {
+    /// A value without references (as written = as used).
+    pub fn new(s: impl Into<String>) -> Text {
+        let s = s.into();
+        Text(s.clone(), s)
+    }
+}
 
 impl std::ops::Deref for Text {
     type Target = str;
@@ -60,13 +70,14 @@ impl fmt::Display for Text {
 impl<'de> Deserialize<'de> for Text {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let raw = String::deserialize(d)?;
-        expand_env(&raw).map(Text).map_err(serde::de::Error::custom)
+        let value = expand_env(&raw).map_err(serde::de::Error::custom)?;
+        Ok(Text(value, raw))
     }
 }
 
 impl Serialize for Text {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&self.0)
+        s.serialize_str(&self.1)
     }
 }
 
@@ -96,8 +107,9 @@ impl<'de> Deserialize<'de> for Secret {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let raw = String::deserialize(d)?;
         let value = match raw.strip_prefix("env:") {
-            Some(name) => std::env::var(name)
-                .map_err(|_| format!("environment variable {name} is not set")),
+            Some(name) => {
+                std::env::var(name).map_err(|_| format!("environment variable {name} is not set"))
+            }
             None => expand_env(&raw),
         };
         value.map(Secret).map_err(serde::de::Error::custom)
@@ -126,7 +138,12 @@ impl fmt::Display for Span {
         if ms == 0 {
             return f.write_str("0s");
         }
-        for (unit, len) in [("d", 86_400_000u128), ("h", 3_600_000), ("m", 60_000), ("s", 1000)] {
+        for (unit, len) in [
+            ("d", 86_400_000u128),
+            ("h", 3_600_000),
+            ("m", 60_000),
+            ("s", 1000),
+        ] {
             if ms >= len {
                 write!(f, "{}{unit}", ms / len)?;
                 ms %= len;
@@ -142,7 +159,9 @@ impl fmt::Display for Span {
 impl<'de> Deserialize<'de> for Span {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let raw = String::deserialize(d)?;
-        parse_duration(&raw).map(Span).map_err(serde::de::Error::custom)
+        parse_duration(&raw)
+            .map(Span)
+            .map_err(serde::de::Error::custom)
     }
 }
 
@@ -186,7 +205,10 @@ mod tests {
     #[test]
     fn expands_variables_and_refuses_unset_ones() {
         std::env::set_var("BUNKER_TEST_EXPAND", "x1");
-        assert_eq!(expand_env("a${BUNKER_TEST_EXPAND}b$$c$d").unwrap(), "ax1b$c$d");
+        assert_eq!(
+            expand_env("a${BUNKER_TEST_EXPAND}b$$c$d").unwrap(),
+            "ax1b$c$d"
+        );
         assert!(expand_env("${BUNKER_TEST_UNSET_VAR}")
             .unwrap_err()
             .contains("BUNKER_TEST_UNSET_VAR is not set"));

@@ -1,0 +1,114 @@
+//! What the scheduler loop, the run threads and the HTTP endpoint share.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::mpsc::Sender;
+use std::sync::{Arc, Mutex, RwLock};
+
+use bunker_catalog::{Catalog, Trigger};
+use bunker_jobs::config::Config;
+use bunker_jobs::status::{self, JobStatus};
+use chrono::Utc;
+
+/// A request to the scheduler loop.
+#[derive(Debug)]
+pub enum Command {
+    Run(String, Trigger),
+    Finished(String),
+    Reload,
+    Stop,
+}
+
+pub struct Shared {
+    config: RwLock<Arc<Config>>,
+    pub catalog: Arc<Catalog>,
+    running: Mutex<BTreeSet<String>>,
+    reachable: Mutex<BTreeMap<String, bool>>,
+    tx: Mutex<Sender<Command>>,
+}
+
+impl Shared {
+    pub fn new(config: Config, catalog: Arc<Catalog>, tx: Sender<Command>) -> Shared {
+        Shared {
+            config: RwLock::new(Arc::new(config)),
+            catalog,
+            running: Mutex::default(),
+            reachable: Mutex::default(),
+            tx: Mutex::new(tx),
+        }
+    }
+
+    /// The configuration in force (a reload swaps it; runs keep the one they began with).
+    pub fn config(&self) -> Arc<Config> {
+        self.config.read().expect("config lock").clone()
+    }
+
+    pub fn set_config(&self, c: Config) {
+        *self.config.write().expect("config lock") = Arc::new(c);
+    }
+
+    pub fn running_jobs(&self) -> Vec<String> {
+        self.running
+            .lock()
+            .expect("running")
+            .iter()
+            .cloned()
+            .collect()
+    }
+
+    pub fn is_running(&self, job: &str) -> bool {
+        self.running.lock().expect("running").contains(job)
+    }
+
+    /// Marks a job running; false when it already was.
+    pub fn claim(&self, job: &str) -> bool {
+        self.running
+            .lock()
+            .expect("running")
+            .insert(job.to_string())
+    }
+
+    pub fn release(&self, job: &str) {
+        self.running.lock().expect("running").remove(job);
+    }
+
+    pub fn set_reachable(&self, repo: &str, up: bool) {
+        self.reachable
+            .lock()
+            .expect("reachable")
+            .insert(repo.to_string(), up);
+    }
+
+    pub fn send(&self, c: Command) {
+        let _ = self.tx.lock().expect("tx").send(c);
+    }
+
+    pub fn request_run(&self, job: &str) {
+        self.send(Command::Run(job.to_string(), Trigger::Api));
+    }
+
+    pub fn status(&self) -> Vec<JobStatus> {
+        let running = self.running_jobs();
+        let mut jobs = status::jobs(&self.config(), &self.catalog, Utc::now());
+        for j in &mut jobs {
+            if running.contains(&j.job) {
+                j.labels
+                    .entry("running".into())
+                    .or_insert_with(|| "true".into());
+            }
+        }
+        jobs
+    }
+
+    pub fn metrics(&self) -> String {
+        let jobs = status::jobs(&self.config(), &self.catalog, Utc::now());
+        let running = self.running_jobs();
+        let reachable = self.reachable.lock().expect("reachable").clone();
+        crate::metrics::render(
+            &jobs,
+            &crate::metrics::Live {
+                running: &running,
+                reachable: &reachable,
+            },
+        )
+    }
+}

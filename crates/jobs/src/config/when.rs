@@ -1,0 +1,93 @@
+//! When something runs: a cron expression in the job's time zone, or a fixed interval.
+
+use std::fmt;
+use std::time::Duration;
+
+use bunker_schedule::{Cron, Schedule, Tz};
+use chrono::{DateTime, TimeDelta, Utc};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use super::value::{parse_duration, Span};
+
+/// A schedule as written in the configuration: a cron expression (`0 2 * * *`,
+/// `@daily`) or `@every DURATION` for intervals below a minute or not aligned to the
+/// clock (`@every 30s`, counted from the Unix epoch so restarts do not shift it).
+#[derive(Clone, Debug, PartialEq)]
+pub enum When {
+    Cron(Cron),
+    Every(Duration),
+}
+
+impl When {
+    /// The next time strictly after `t`.
+    pub fn next_after(&self, t: DateTime<Utc>, zone: Tz) -> Option<DateTime<Utc>> {
+        match self {
+            When::Cron(c) => Schedule::new(c.clone(), zone).next_after(t),
+            When::Every(d) => {
+                let step = d.as_millis() as i64;
+                let now = t.timestamp_millis();
+                DateTime::from_timestamp_millis((now.div_euclid(step) + 1) * step)
+            }
+        }
+    }
+
+    /// The last time at or before `t`.
+    pub fn last_at_or_before(&self, t: DateTime<Utc>, zone: Tz) -> Option<DateTime<Utc>> {
+        match self {
+            When::Cron(c) => Schedule::new(c.clone(), zone).last_at_or_before(t),
+            When::Every(d) => {
+                let step = d.as_millis() as i64;
+                DateTime::from_timestamp_millis(t.timestamp_millis().div_euclid(step) * step)
+            }
+        }
+    }
+
+    /// The length of the period that contains `t`.
+    pub fn interval_at(&self, t: DateTime<Utc>, zone: Tz) -> Option<TimeDelta> {
+        match self {
+            When::Cron(c) => Schedule::new(c.clone(), zone).interval_at(t),
+            When::Every(d) => TimeDelta::from_std(*d).ok(),
+        }
+    }
+}
+
+impl fmt::Display for When {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            When::Cron(c) => write!(f, "{c}"),
+            When::Every(d) => write!(f, "@every {}", Span(*d)),
+        }
+    }
+}
+
+impl std::str::FromStr for When {
+    type Err = String;
+    fn from_str(s: &str) -> Result<When, String> {
+        let s = s.trim();
+        if let Some(rest) = s.strip_prefix("@every") {
+            let d = parse_duration(rest.trim())?;
+            if d < Duration::from_secs(1) {
+                return Err(format!(
+                    "@every {}: the shortest interval is 1s",
+                    rest.trim()
+                ));
+            }
+            return Ok(When::Every(d));
+        }
+        s.parse().map(When::Cron)
+    }
+}
+
+impl<'de> Deserialize<'de> for When {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d)?
+            .parse()
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+impl Serialize for When {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}

@@ -1,0 +1,82 @@
+//! Opening a configured repository: storage options, password source, local cache.
+
+use std::process::Command;
+use std::sync::Arc;
+
+use bunker_repo::{Repository, Storage, StorageOptions};
+
+use crate::config::{default_cache_dir, RepositoryConfig};
+
+/// Why a repository could not be opened; `unreachable` when its storage did not answer
+/// (the repository-unreachable alert), as opposed to a wrong password or no repository.
+#[derive(Debug)]
+pub struct OpenError {
+    pub error: bunker_repo::Error,
+    pub unreachable: bool,
+}
+
+/// The password of a repository from its one configured source.
+pub fn password(cfg: &RepositoryConfig) -> Result<String, String> {
+    if let Some(p) = &cfg.password {
+        return Ok(p.expose().to_string());
+    }
+    if let Some(f) = &cfg.password_file {
+        let s = std::fs::read_to_string(&f.0)
+            .map_err(|e| format!("reading password file {}: {e}", f.0))?;
+        return Ok(s.lines().next().unwrap_or("").to_string());
+    }
+    if let Some(c) = &cfg.password_command {
+        let out = Command::new("sh")
+            .arg("-c")
+            .arg(&c.0)
+            .output()
+            .map_err(|e| format!("running password command: {e}"))?;
+        if !out.status.success() {
+            return Err(format!(
+                "password command failed ({}): {}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr).trim()
+            ));
+        }
+        return Ok(String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .next()
+            .unwrap_or("")
+            .to_string());
+    }
+    Err("no password source".into())
+}
+
+/// The storage options of a repository (`options` and `append_only`).
+pub fn storage_options(cfg: &RepositoryConfig) -> bunker_repo::Result<StorageOptions> {
+    let pairs: Vec<String> = cfg
+        .options
+        .iter()
+        .map(|(k, v)| format!("{k}={}", v.0))
+        .collect();
+    Ok(StorageOptions::parse(pairs.iter().map(String::as_str))?.with_append_only(cfg.append_only))
+}
+
+/// Opens a repository with the local cache of remote index and snapshot files.
+pub fn open(cfg: &RepositoryConfig) -> Result<Arc<Repository>, OpenError> {
+    let plain = |error: bunker_repo::Error| OpenError {
+        error,
+        unreachable: false,
+    };
+    let storage_error = |error: bunker_repo::Error| {
+        let unreachable = matches!(error, bunker_repo::Error::Storage { .. });
+        OpenError { error, unreachable }
+    };
+    let opts = storage_options(cfg).map_err(plain)?;
+    let storage = Storage::open(&cfg.url, &opts).map_err(storage_error)?;
+    if !storage.config_exists().map_err(storage_error)? {
+        return Err(plain(bunker_repo::Error::NoRepository {
+            location: cfg.url.0.clone(),
+        }));
+    }
+    let pw = password(cfg).map_err(|e| plain(bunker_repo::Error::Invalid(e)))?;
+    let repo = Repository::open_with(storage, &pw, None).map_err(storage_error)?;
+    Ok(Arc::new(
+        repo.with_cache(&default_cache_dir().join("repos")),
+    ))
+}

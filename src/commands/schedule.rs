@@ -1,0 +1,62 @@
+//! `schedule export JOB --systemd | --cron | --kubernetes`.
+
+use anyhow::{bail, Context, Result};
+use bunker_jobs::config::When;
+use bunker_schedule::export::{self, Unit};
+use bunker_schedule::Schedule;
+
+use super::{ExitWith, Globals};
+use crate::cli::{ScheduleCommand, ScheduleExportArgs};
+
+pub fn run(g: &Globals, c: ScheduleCommand) -> Result<()> {
+    match c {
+        ScheduleCommand::Export(a) => export_job(g, a),
+    }
+}
+
+fn export_job(g: &Globals, a: ScheduleExportArgs) -> Result<()> {
+    let config = g.load_config()?;
+    let job = config.job(&a.job).map_err(|e| ExitWith(2, e))?;
+    let cron = match &job.schedule {
+        Some(When::Cron(c)) => c.clone(),
+        Some(When::Every(_)) => bail!(
+            "job {}: @every schedules run only in bunker's daemon; give a cron expression to export",
+            a.job
+        ),
+        None => bail!("job {} has no schedule", a.job),
+    };
+    let schedule = Schedule::new(cron, job.zone(&config.daemon));
+    let program = match a.program {
+        Some(p) => p,
+        None => std::env::current_exe()
+            .context("finding this program's path")?
+            .display()
+            .to_string(),
+    };
+    let config_path = std::fs::canonicalize(&config.path).unwrap_or(config.path.clone());
+    let args = vec![
+        "--config".to_string(),
+        config_path.display().to_string(),
+        "run".to_string(),
+        a.job.clone(),
+    ];
+    let unit = Unit {
+        job: &a.job,
+        schedule: &schedule,
+        program: &program,
+        args: &args,
+        image: &a.image,
+    };
+    if a.systemd {
+        let (service, timer) = export::systemd(&unit).map_err(anyhow::Error::msg)?;
+        println!(
+            "# bunker-{}.service\n{service}\n# bunker-{}.timer\n{timer}",
+            a.job, a.job
+        );
+    } else if a.cron {
+        print!("{}", export::crontab(&unit));
+    } else {
+        print!("{}", export::kubernetes(&unit));
+    }
+    Ok(())
+}
