@@ -45,6 +45,9 @@ mod garage;
 mod gcs;
 mod sftp;
 
+pub mod http_recorder;
+pub mod smtp;
+
 pub use azurite::Azurite;
 pub use garage::Garage;
 pub use gcs::FakeGcs;
