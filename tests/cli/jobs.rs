@@ -296,7 +296,7 @@ fn schedule_export_writes_units_for_other_schedulers() {
     ));
     for want in [
         "kind: CronJob",
-        "timeZone: Africa/Nairobi",
+        "timeZone: \"Africa/Nairobi\"",
         "concurrencyPolicy: Forbid",
         "registry.example/bunker:1",
     ] {
