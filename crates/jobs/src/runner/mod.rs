@@ -109,7 +109,7 @@ pub struct RunReport {
     pub warnings: Vec<String>,
     /// An exit code of 10–12 from opening the repository, if that is what failed.
     #[serde(skip)]
-    repo_code: Option<u8>,
+    pub(crate) repo_code: Option<u8>,
 }
 
 impl RunReport {
