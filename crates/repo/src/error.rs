@@ -127,19 +127,6 @@ fn without_url_queries(text: &str) -> String {
     out
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn url_queries_are_not_printed() {
-        assert_eq!(
-            super::without_url_queries(
-                "error sending request for url (https://a.blob.core.windows.net/c/config?sv=2021&sig=SECRET): timed out"
-            ),
-            "error sending request for url (https://a.blob.core.windows.net/c/config): timed out"
-        );
-    }
-}
-
 fn describe_missing(what: &str, id: &str) -> String {
     format!("{what} {id}")
 }
@@ -178,3 +165,16 @@ impl Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn url_queries_are_not_printed() {
+        assert_eq!(
+            super::without_url_queries(
+                "error sending request for url (https://a.blob.core.windows.net/c/config?sv=2021&sig=SECRET): timed out"
+            ),
+            "error sending request for url (https://a.blob.core.windows.net/c/config): timed out"
+        );
+    }
+}
