@@ -73,6 +73,7 @@ fn main() -> ExitCode {
         logging::init(cli.quiet);
     }
     let globals = Globals::from(&cli);
+    let audit = audited_action(&cli.command).and_then(|a| commands::audit::prepare(&globals, a));
     let result = match cli.command {
         Command::Init(a) => commands::init::run(&globals, a),
         Command::Backup(a) => commands::backup::run(&globals, a),
@@ -106,7 +107,12 @@ fn main() -> ExitCode {
         Command::Quickstart(a) => commands::quickstart::run(&globals, a),
     };
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(()) => {
+            if let Some(pending) = audit {
+                pending.record(&globals);
+            }
+            ExitCode::SUCCESS
+        }
         Err(e) => {
             let code = exit_code(&e);
             if !format!("{e}").is_empty() {
@@ -115,6 +121,24 @@ fn main() -> ExitCode {
             ExitCode::from(code)
         }
     }
+}
+
+/// The audit-log action of a command run by hand that changes or reads out a
+/// repository's data (job runs record their own).
+fn audited_action(c: &Command) -> Option<&'static str> {
+    use crate::cli::KeyCommand;
+    Some(match c {
+        Command::Backup(_) => "backup",
+        Command::Restore(_) => "restore",
+        Command::Forget(a) if !a.dry_run => "forget",
+        Command::Prune(a) if !a.dry_run => "prune",
+        Command::Copy(_) => "copy",
+        Command::Tag(_) => "tag",
+        Command::Key(KeyCommand::Add(_)) => "key-add",
+        Command::Key(KeyCommand::Remove { .. }) => "key-remove",
+        Command::Key(KeyCommand::Passwd(_)) => "key-passwd",
+        _ => return None,
+    })
 }
 
 /// The error and its causes on one line, without repeating what the outer one says.

@@ -1,5 +1,6 @@
 //! One module per command; each turns parsed arguments into engine calls and output.
 
+pub mod audit;
 pub mod backup;
 pub mod cat;
 pub mod catalog;

@@ -384,3 +384,69 @@ source = {{ type = "files", paths = ["/etc"] }}
     assert!(stderr(&o).contains("hook"), "{}", stderr(&o));
     assert!(stderr(&o).contains("500"), "{}", stderr(&o));
 }
+
+#[test]
+fn commands_run_by_hand_are_in_the_audit_log_too() {
+    let s = Scratch::new();
+    let repo = s.repo();
+    let state = s.path("state");
+    let run = |args: &[&str], pw: &str| {
+        let o = Command::new(bunker_bin())
+            .arg("-r")
+            .arg(&repo)
+            .args(args)
+            .env("BUNKER_PASSWORD", pw)
+            .env("BUNKER_STATE_DIR", &state)
+            .env("BUNKER_CACHE_DIR", s.path("cache"))
+            .env("USER", "alice")
+            .output()
+            .unwrap();
+        ok(o)
+    };
+    run(&["init"], PASSWORD);
+    std::fs::create_dir(s.path("src")).unwrap();
+    run(&["backup", s.path("src").to_str().unwrap()], PASSWORD);
+    std::fs::write(s.path("new-pass"), "second password").unwrap();
+    run(
+        &[
+            "key",
+            "passwd",
+            "--new-password-file",
+            s.path("new-pass").to_str().unwrap(),
+        ],
+        PASSWORD,
+    );
+    run(&["forget", "--keep-last", "1"], "second password");
+    // In the repository, encrypted: one object per event.
+    assert_eq!(std::fs::read_dir(repo.join("audit")).unwrap().count(), 3);
+    // In the local catalog, with who did it and the command line without secrets.
+    let cfg = s.path("bunker.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[daemon]\nstate_dir = \"{}\"\n[repositories.r]\nurl = \"{}\"\npassword = \"second password\"\n",
+            state.display(),
+            repo.display()
+        ),
+    )
+    .unwrap();
+    let audit: serde_json::Value =
+        serde_json::from_str(&ok(bunker_cfg(&cfg, &["--json", "catalog", "audit"]))).unwrap();
+    let actions: Vec<&str> = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(actions, ["forget", "key-passwd", "backup"]);
+    assert!(
+        audit
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["who"] == "alice"),
+        "{audit}"
+    );
+    assert!(!audit.to_string().contains("new-pass"), "{audit}");
+    run(&["check"], "second password");
+}
