@@ -96,6 +96,10 @@ pub struct DrillReport {
     pub restore_seconds: f64,
     pub passed: bool,
     pub databases: Vec<DatabaseDrill>,
+    /// The job that was drilled, when a job ran it (the catalog rebuilds drill
+    /// history per job from it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job: Option<String>,
 }
 
 impl DrillReport {
@@ -256,6 +260,7 @@ pub fn drill_pg(
         restore_seconds: restore_total,
         passed: databases.iter().all(|d| d.passed),
         databases,
+        job: None,
     })
 }
 

@@ -32,6 +32,9 @@ pub enum FileType {
     /// bunker's own: the encrypted report of a restore drill (`drills/`), where restic
     /// does not look.
     Drill,
+    /// bunker's own: one encrypted audit-log event (`audit/`): who backed up, restored,
+    /// forgot, pruned or changed keys, kept with the data it concerns.
+    Audit,
 }
 
 impl FileType {
@@ -44,6 +47,7 @@ impl FileType {
             FileType::Pack => "data",
             FileType::Lock => "locks",
             FileType::Drill => "drills",
+            FileType::Audit => "audit",
         }
     }
 
@@ -56,6 +60,7 @@ impl FileType {
             FileType::Pack => "pack",
             FileType::Lock => "lock",
             FileType::Drill => "drill report",
+            FileType::Audit => "audit event",
         }
     }
 }

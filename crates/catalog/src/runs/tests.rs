@@ -1,0 +1,95 @@
+//! Runs: recording, finding, and clearing those a killed process left behind.
+
+use super::*;
+use chrono::Duration;
+
+fn t(s: &str) -> DateTime<Utc> {
+    s.parse().unwrap()
+}
+
+fn finished(cat: &Catalog, id: i64, outcome: Outcome, at: &str, bytes: u64) {
+    let r = RunResult {
+        bytes_added: bytes,
+        snapshot: Some(format!("snap{id}")),
+        ..RunResult::new(outcome, t(at))
+    };
+    cat.finish_run(id, &r).unwrap();
+}
+
+#[test]
+fn runs_start_finish_and_are_found() {
+    let cat = Catalog::open_in_memory().unwrap();
+    let base = t("2024-05-01T02:00:00Z");
+    assert!(cat.last_attempt("db").unwrap().is_none());
+
+    let a = cat
+        .start_run("db", Trigger::Schedule, "main", base)
+        .unwrap();
+    finished(&cat, a, Outcome::Success, "2024-05-01T02:01:30Z", 10);
+    let b = cat
+        .start_run("db", Trigger::Manual, "main", base + Duration::hours(1))
+        .unwrap();
+    finished(&cat, b, Outcome::Failure, "2024-05-01T03:00:05Z", 0);
+    let c = cat
+        .start_run("db", Trigger::CatchUp, "main", base + Duration::hours(2))
+        .unwrap();
+    finished(&cat, c, Outcome::Success, "2024-05-01T04:02:00Z", 30);
+    let other = cat
+        .start_run("files", Trigger::Api, "s3", base + Duration::hours(3))
+        .unwrap();
+
+    let last = cat.last_success("db").unwrap().unwrap();
+    assert_eq!(last.id, c);
+    assert_eq!(last.trigger, Trigger::CatchUp);
+    assert_eq!(last.duration_seconds, Some(120.0));
+    assert_eq!(last.bytes_added, 30);
+    assert_eq!(last.snapshot.as_deref(), Some(&*format!("snap{c}")));
+    assert_eq!(last.started, base + Duration::hours(2));
+
+    let attempt = cat.last_attempt("files").unwrap().unwrap();
+    assert_eq!(attempt.id, other);
+    assert_eq!(attempt.outcome, Outcome::Running);
+    assert_eq!(attempt.finished, None);
+    assert_eq!(attempt.duration_seconds, None);
+    assert_eq!(cat.last_attempt("db").unwrap().unwrap().id, c);
+    assert!(cat.last_success("files").unwrap().is_none());
+
+    let ids = |runs: Vec<Run>| runs.iter().map(|r| r.id).collect::<Vec<_>>();
+    assert_eq!(ids(cat.recent_successes("db", 5).unwrap()), [c, a]);
+    assert_eq!(ids(cat.recent_successes("db", 1).unwrap()), [c]);
+    assert_eq!(ids(cat.runs(Some("db"), 10).unwrap()), [c, b, a]);
+    assert_eq!(ids(cat.runs(None, 2).unwrap()), [other, c]);
+    assert_eq!(cat.failures_total("db").unwrap(), 1);
+    assert_eq!(cat.failures_total("files").unwrap(), 0);
+
+    let err = cat.finish_run(999, &RunResult::default()).unwrap_err();
+    assert!(err.to_string().contains("no run 999"), "{err}");
+}
+
+#[test]
+fn runs_of_gone_processes_become_interrupted() {
+    let cat = Catalog::open_in_memory().unwrap();
+    let start = t("2024-05-01T02:00:00Z");
+    // Above any pid_max Linux allows: a process that cannot be running.
+    let dead = cat
+        .start_run_as("db", Trigger::Schedule, "main", start, 4_999_999)
+        .unwrap();
+    let live = cat
+        .start_run("files", Trigger::Manual, "main", start)
+        .unwrap();
+    let done = cat.start_run("db", Trigger::Manual, "main", start).unwrap();
+    finished(&cat, done, Outcome::Success, "2024-05-01T02:05:00Z", 1);
+
+    let now = t("2024-05-01T09:00:00Z");
+    assert_eq!(cat.mark_interrupted(now).unwrap(), 1);
+    assert_eq!(cat.mark_interrupted(now).unwrap(), 0);
+    let runs = cat.runs(None, 10).unwrap();
+    let get = |id| runs.iter().find(|r| r.id == id).unwrap();
+    assert_eq!(get(dead).outcome, Outcome::Interrupted);
+    assert_eq!(get(dead).finished, Some(now));
+    assert_eq!(get(dead).duration_seconds, None);
+    assert!(get(dead).error.as_deref().unwrap().contains("ended"));
+    assert_eq!(get(live).outcome, Outcome::Running);
+    assert_eq!(get(done).outcome, Outcome::Success);
+    assert_eq!(cat.failures_total("db").unwrap(), 0);
+}
