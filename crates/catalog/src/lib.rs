@@ -16,6 +16,7 @@ mod drills;
 mod error;
 mod incidents;
 mod liveness;
+mod marks;
 mod objects;
 pub mod rebuild;
 mod runs;
