@@ -21,6 +21,9 @@ pub fn run(g: &Globals, c: CatalogCommand) -> Result<()> {
                 repos.push((name.clone(), Arc::clone(&repo)));
             }
             let report = bunker_catalog::rebuild::rebuild(&catalog, &repos)?;
+            for w in &report.warnings {
+                eprintln!("warning: {w}");
+            }
             if g.json {
                 println!(
                     "{}",
