@@ -459,29 +459,5 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
     bunker_repo::parse_bytes(s)
 }
 
-/// Parses durations like 200ms, 90s, 10m, 2h, 1h30m (a plain number is seconds).
-pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
-    let bad = || format!("invalid duration {s:?} (e.g. 500ms, 90s, 10m, 1h30m)");
-    let mut total = std::time::Duration::ZERO;
-    let mut rest = s.trim();
-    if rest.is_empty() {
-        return Err(bad());
-    }
-    while !rest.is_empty() {
-        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
-        let n: u64 = rest[..digits].parse().map_err(|_| bad())?;
-        rest = &rest[digits..];
-        let unit_len = rest.bytes().take_while(u8::is_ascii_alphabetic).count();
-        let unit_ms = match &rest[..unit_len] {
-            "ms" => 1,
-            "" | "s" => 1000,
-            "m" => 60_000,
-            "h" => 3_600_000,
-            "d" => 86_400_000,
-            _ => return Err(bad()),
-        };
-        rest = &rest[unit_len..];
-        total += std::time::Duration::from_millis(n.checked_mul(unit_ms).ok_or_else(bad)?);
-    }
-    Ok(total)
-}
+/// Durations like 200ms, 90s, 10m, 1h30m: the configuration file's syntax.
+pub use bunker_jobs::config::parse_duration;
