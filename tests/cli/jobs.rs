@@ -451,3 +451,29 @@ fn commands_run_by_hand_are_in_the_audit_log_too() {
     assert!(!audit.to_string().contains(&secret_path), "{audit}");
     run(&["check"], "second password");
 }
+
+/// `@every 18446744073709551615ms1ms` made `status` and `daemon` divide by zero; a Feb
+/// 30 cron passed `config check`. Both are usage errors naming FILE:LINE:COL.
+#[test]
+fn every_18446744073709551615ms1ms_and_feb_30_are_usage_errors_not_panics() {
+    let s = Scratch::new();
+    let cfg = s.path("bunker.toml");
+    for (schedule, message) in [
+        ("@every 18446744073709551615ms1ms", "longer than 100 years"),
+        ("0 0 30 2 *", "never runs"),
+    ] {
+        std::fs::write(
+            &cfg,
+            format!("[repositories.r]\nurl = \"/x\"\npassword = \"p\"\n\n[jobs.db]\nrepository = \"r\"\nschedule = \"{schedule}\"\nsource = {{ type = \"files\", paths = [\"/etc\"] }}\n"),
+        )
+        .unwrap();
+        for args in [&["config", "check"][..], &["status"], &["daemon"]] {
+            let o = bunker_cfg(&cfg, args);
+            let err = stderr(&o);
+            assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
+            assert_eq!(err.lines().count(), 1, "{err}");
+            assert!(err.contains(&format!("{}:7:12:", cfg.display())), "{err}");
+            assert!(err.contains(message), "{err}");
+        }
+    }
+}

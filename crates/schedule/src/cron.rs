@@ -135,7 +135,7 @@ impl FromStr for Cron {
         if weekdays & (1 << 7) != 0 {
             weekdays = (weekdays & !(1 << 7)) | 1;
         }
-        Ok(Cron {
+        let cron = Cron {
             text: text.to_string(),
             minutes: parse_field(&MINUTE, fields[0])?,
             hours: parse_field(&HOUR, fields[1])?,
@@ -144,7 +144,38 @@ impl FromStr for Cron {
             weekdays,
             days_star: fields[2].starts_with('*'),
             weekdays_star: fields[4].starts_with('*'),
-        })
+        };
+        cron.check_runs(fields[2], fields[3])?;
+        Ok(cron)
+    }
+}
+
+/// The most days month `m` (1-12) ever has: February counts its leap day.
+fn longest_month(m: u32) -> u32 {
+    match m {
+        2 => 29,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
+impl Cron {
+    /// Refuses an expression that matches no day at all, such as `0 0 30 2 *`: its job
+    /// would never run and never be reported late. Only the day of the month can rule
+    /// out every day; a restricted day of week always adds days of its own.
+    fn check_runs(&self, days_field: &str, months_field: &str) -> Result<(), String> {
+        if self.days_star || !self.weekdays_star {
+            return Ok(());
+        }
+        let some_day =
+            bits(self.months).any(|m| bits(self.days).any(|d| (1..=longest_month(m)).contains(&d)));
+        if some_day {
+            return Ok(());
+        }
+        Err(format!(
+            "{:?} never runs: day {days_field} does not occur in month {months_field}",
+            self.text
+        ))
     }
 }
 

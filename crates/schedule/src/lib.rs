@@ -113,8 +113,8 @@ impl Schedule {
         self.zone
     }
 
-    /// The first run strictly after `t`, or `None` if there is none in about ten years
-    /// (such as `0 0 30 2 *`).
+    /// The first run strictly after `t`, or `None` at the end of time (every expression
+    /// that parses runs at least once in eight years: `0 0 29 2 *`).
     pub fn next_after(&self, t: DateTime<Utc>) -> Option<DateTime<Utc>> {
         self.search().next_after(t)
     }

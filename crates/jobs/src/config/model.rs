@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
 use super::notify::NotifyConfig;
-use super::value::{Secret, Span, Text};
+use super::value::{argv, Secret, Span, Text};
 use super::when::When;
 
 /// A whole configuration file.
@@ -32,8 +32,8 @@ pub struct Config {
 #[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct DaemonConfig {
-    /// Address of the HTTP endpoint (health, metrics, API).
-    #[serde(default = "default_listen")]
+    /// Address of the HTTP endpoint (health, metrics, API): `HOST:PORT`.
+    #[serde(default = "default_listen", deserialize_with = "listen_address")]
     pub listen: Text,
     /// Bearer token that `POST /api/v1/jobs/{name}/run` requires; without one, the
     /// endpoint is refused.
@@ -50,6 +50,20 @@ pub struct DaemonConfig {
 
 fn default_listen() -> Text {
     Text::new("127.0.0.1:9477")
+}
+
+fn listen_address<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Text, D::Error> {
+    let listen = Text::deserialize(d)?;
+    let port = listen
+        .rsplit_once(':')
+        .map(|(host, port)| (host, port.parse::<u16>()));
+    match port {
+        Some((host, Ok(_))) if !host.is_empty() => Ok(listen),
+        _ => Err(serde::de::Error::custom(format!(
+            "listen = {:?}: write HOST:PORT, e.g. 127.0.0.1:9477 or [::1]:9477",
+            listen.0
+        ))),
+    }
 }
 
 impl Default for DaemonConfig {
@@ -150,6 +164,7 @@ pub enum SourceConfig {
     },
     /// The standard output of a command, stored as one file.
     Command {
+        #[serde(deserialize_with = "argv")]
         command: Vec<Text>,
         stdin_filename: Text,
     },
@@ -218,7 +233,7 @@ pub struct Hooks {
 }
 
 /// One hook: a shell command line, or `{ command = [...], timeout = "5m" }`.
-#[derive(Debug, Deserialize, Serialize)]
+#[derive(Debug, Serialize)]
 #[serde(untagged)]
 pub enum Hook {
     Shell(Text),
@@ -231,6 +246,45 @@ pub enum Hook {
 
 fn default_hook_timeout() -> Span {
     Span(std::time::Duration::from_secs(300))
+}
+
+/// Read by hand rather than `untagged`, which would replace every error inside a hook
+/// (an empty command, a bad timeout) with "did not match any variant".
+impl<'de> Deserialize<'de> for Hook {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Hook, D::Error> {
+        use serde::de::{self, IntoDeserializer};
+
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Full {
+            #[serde(deserialize_with = "argv")]
+            command: Vec<Text>,
+            #[serde(default = "default_hook_timeout")]
+            timeout: Span,
+        }
+
+        struct HookVisitor;
+        impl<'de> de::Visitor<'de> for HookVisitor {
+            type Value = Hook;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a shell command line or { command = [...], timeout = \"5m\" }")
+            }
+
+            fn visit_str<E: de::Error>(self, line: &str) -> Result<Hook, E> {
+                Text::deserialize(line.into_deserializer()).map(Hook::Shell)
+            }
+
+            fn visit_map<A: de::MapAccess<'de>>(self, map: A) -> Result<Hook, A::Error> {
+                let full = Full::deserialize(de::value::MapAccessDeserializer::new(map))?;
+                Ok(Hook::Full {
+                    command: full.command,
+                    timeout: full.timeout,
+                })
+            }
+        }
+        d.deserialize_any(HookVisitor)
+    }
 }
 
 impl Hook {
@@ -301,8 +355,8 @@ pub struct AlertSettings {
     /// runs, as a fraction (0.5 = ±50%).
     #[serde(default = "default_band")]
     pub size_band: f64,
-    /// How many recent successful runs the median is taken over (at least 3 needed).
-    #[serde(default = "default_history")]
+    /// How many recent successful runs the median is taken over (at least 3).
+    #[serde(default = "default_history", deserialize_with = "size_history")]
     pub size_history: usize,
     /// A successful run that took longer than this raises an alert.
     pub duration_max: Option<Span>,
@@ -314,6 +368,36 @@ fn default_band() -> f64 {
 
 fn default_history() -> usize {
     7
+}
+
+fn size_history<'de, D: serde::Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
+    let n = usize::deserialize(d)?;
+    if n < 3 {
+        return Err(serde::de::Error::custom(format!(
+            "size_history = {n}: the median needs at least 3 runs"
+        )));
+    }
+    Ok(n)
+}
+
+/// A name that is safe as a file name, in a URL path, as a metric label and on the
+/// command line: letters, digits, `-`, `_` and `.`, starting with a letter or digit
+/// (so never `.`, `..`, a hidden file or an option), at most 100 characters.
+fn check_name(kind: &str, name: &str) -> Result<(), String> {
+    let first_ok = name
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphanumeric());
+    let rest_ok = name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    if first_ok && rest_ok && name.len() <= 100 {
+        return Ok(());
+    }
+    Err(format!(
+        "{kind} name {name:?}: use up to 100 letters, digits, '-', '_' and '.', \
+         starting with a letter or digit"
+    ))
 }
 
 impl Default for AlertSettings {
@@ -378,6 +462,7 @@ impl Config {
             ))
         };
         for (name, r) in &self.repositories {
+            check_name("repository", name).map_err(|e| (r.span().start, e))?;
             let sources = [
                 r.get_ref().password.is_some(),
                 r.get_ref().password_file.is_some(),
@@ -397,24 +482,16 @@ impl Config {
             notify_exists(n)?;
         }
         for (name, n) in &self.notify {
+            check_name("notification target", name).map_err(|e| (n.span().start, e))?;
             n.get_ref()
                 .check()
                 .map_err(|e| (n.span().start, format!("notify {name:?}: {e}")))?;
         }
         for (name, j) in &self.jobs {
             let job = j.get_ref();
-            if name.is_empty()
-                || !name
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
-            {
-                return Err((
-                    j.span().start,
-                    format!("job name {name:?}: use letters, digits, '-', '_' and '.'"),
-                ));
-            }
+            check_name("job", name).map_err(|e| (j.span().start, e))?;
             repo_exists(&job.repository)?;
-            for c in &job.copies {
+            for (i, c) in job.copies.iter().enumerate() {
                 repo_exists(c)?;
                 if c.get_ref() == job.repository.get_ref() {
                     return Err((
@@ -422,6 +499,20 @@ impl Config {
                         "a job cannot copy to its own repository".into(),
                     ));
                 }
+                if job.copies[..i].iter().any(|o| o.get_ref() == c.get_ref()) {
+                    return Err((c.span().start, format!("{:?} is listed twice", c.get_ref())));
+                }
+            }
+            // Labels become Prometheus label names (`label_KEY`).
+            if let Some(key) = job
+                .labels
+                .keys()
+                .find(|k| k.is_empty() || !k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
+            {
+                return Err((
+                    j.span().start,
+                    format!("job {name:?}: label {key:?}: use letters, digits and '_'"),
+                ));
             }
             for n in &job.notify {
                 notify_exists(n)?;
@@ -465,9 +556,6 @@ impl Config {
             match &job.source {
                 SourceConfig::Files { paths, .. } if paths.is_empty() => {
                     return Err((j.span().start, format!("job {name:?}: no paths to back up")))
-                }
-                SourceConfig::Command { command, .. } if command.is_empty() => {
-                    return Err((j.span().start, format!("job {name:?}: empty command")))
                 }
                 _ => {}
             }

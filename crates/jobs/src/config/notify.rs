@@ -24,7 +24,7 @@ pub struct NotifyConfig {
     pub headers: BTreeMap<String, Secret>,
     /// SMTP server.
     pub host: Option<Text>,
-    pub port: Option<u16>,
+    pub port: Option<std::num::NonZeroU16>,
     /// `starttls` (default), `tls` or `none`.
     pub tls: Option<String>,
     pub username: Option<Text>,
@@ -105,7 +105,7 @@ impl NotifyConfig {
             NotifyKind::Healthchecks => Channel::Healthchecks(Healthchecks { url: url() }),
             NotifyKind::Email => Channel::Email(Email {
                 host: self.host.as_ref().map(|h| h.0.clone()).unwrap_or_default(),
-                port: self.port,
+                port: self.port.map(std::num::NonZeroU16::get),
                 tls: self.tls_mode().unwrap_or(Tls::StartTls),
                 username: self.username.as_ref().map(|u| u.0.clone()),
                 password: self.password.as_ref().map(|p| p.expose().to_string()),

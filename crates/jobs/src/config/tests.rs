@@ -307,3 +307,164 @@ fn seed_004_backs_up_redis_every_six_hours() {
         ["Sun 2026-11-22 03:00"]
     );
 }
+
+/// A file every case below breaks in one place.
+const SOUND: &str = r#"[daemon]
+api_token = "tok"
+listen = "127.0.0.1:9477"
+
+[repositories.main]
+url = "/srv/main"
+password = "pw"
+
+[repositories.off]
+url = "/srv/off"
+password = "pw"
+
+[notify.mail]
+type = "email"
+host = "smtp.example.com"
+port = 587
+from = "bunker@example.com"
+to = ["ops@example.com"]
+timeout = "10s"
+
+[jobs.db]
+repository = "main"
+copies = ["off"]
+schedule = "0 2 * * *"
+source = { type = "files", paths = ["/srv/data"] }
+hooks.before = [{ command = ["true"], timeout = "5s" }]
+hooks.after = ["echo done"]
+alerts = { size_history = 7 }
+labels = { team = "ops" }
+
+[jobs.dump]
+repository = "main"
+source = { type = "command", command = ["pg_dumpall"], stdin_filename = "all.sql" }
+"#;
+
+/// Each value `config check` accepted although the job could never work: it is refused
+/// at the line and column of the value (or of its table), with a message naming it.
+#[test]
+fn config_check_refuses_feb_30_empty_token_zero_history_empty_argv_zero_timeout_empty_path_and_url_and_dot_dot_job(
+) {
+    parse(SOUND).unwrap();
+    let cases = [
+        (
+            "\"0 2 * * *\"",
+            "\"0 0 30 2 *\"",
+            "never runs",
+            "\"0 0 30 2 *\"",
+        ),
+        (
+            "api_token = \"tok\"",
+            "api_token = \"\"",
+            "empty value",
+            "api_token = \"\"",
+        ),
+        (
+            "size_history = 7",
+            "size_history = 0",
+            "at least 3 runs",
+            "size_history = 0",
+        ),
+        (
+            "command = [\"true\"]",
+            "command = []",
+            "empty command",
+            "command = []",
+        ),
+        (
+            "command = [\"true\"]",
+            "command = [\"\"]",
+            "empty command",
+            "command = [\"\"]",
+        ),
+        ("[\"pg_dumpall\"]", "[]", "empty command", "[]"),
+        ("\"echo done\"", "\"\"", "empty value", "\"\""),
+        (
+            "timeout = \"5s\"",
+            "timeout = \"0s\"",
+            "span of zero",
+            "timeout = \"0s\"",
+        ),
+        (
+            "timeout = \"10s\"",
+            "timeout = \"0ms\"",
+            "span of zero",
+            "timeout = \"0ms\"",
+        ),
+        ("[\"/srv/data\"]", "[\"\"]", "empty value", "[\"\"]"),
+        (
+            "url = \"/srv/main\"",
+            "url = \"\"",
+            "empty value",
+            "url = \"\"",
+        ),
+        (
+            "url = \"/srv/main\"",
+            "url = \"${BUNKER_TEST_EMPTY}\"",
+            "expands to an empty value",
+            "url = \"${BUNKER_TEST_EMPTY}\"",
+        ),
+        (
+            "[jobs.db]",
+            "[jobs.\"..\"]",
+            "job name \"..\"",
+            "[jobs.\"..\"]",
+        ),
+        (
+            "[jobs.db]",
+            "[jobs.\".hidden\"]",
+            "job name",
+            "[jobs.\".hidden\"]",
+        ),
+        ("[jobs.db]", "[jobs.\"-x\"]", "job name", "[jobs.\"-x\"]"),
+        ("[jobs.db]", "[jobs.\"a/b\"]", "job name", "[jobs.\"a/b\"]"),
+        (
+            "[repositories.main]",
+            "[repositories.\"..\"]",
+            "repository name",
+            "[repositories.\"..\"]",
+        ),
+        (
+            "[notify.mail]",
+            "[notify.\"m a i l\"]",
+            "notification target name",
+            "[notify.\"m a i l\"]",
+        ),
+        ("port = 587", "port = 0", "nonzero", "port = 0"),
+        (
+            "\"127.0.0.1:9477\"",
+            "\"127.0.0.1\"",
+            "HOST:PORT",
+            "\"127.0.0.1\"",
+        ),
+        ("\"127.0.0.1:9477\"", "\":9477\"", "HOST:PORT", "\":9477\""),
+        ("team = ", "\"team-x\" = ", "label \"team-x\"", "[jobs.db]"),
+        (
+            "[\"off\"]",
+            "[\"off\", \"off\"]",
+            "listed twice",
+            "\"off\"]",
+        ),
+        (
+            "schedule = \"0 2 * * *\"",
+            "schedule = \"@every 18446744073709551615ms1ms\"",
+            "longer than 100 years",
+            "schedule = \"@every 18446744073709551615ms1ms\"",
+        ),
+    ];
+    std::env::set_var("BUNKER_TEST_EMPTY", "");
+    // The line of `at`: the value, or the table a cross-check reports.
+    for (old, new, message, at) in cases {
+        assert_eq!(SOUND.matches(old).count(), 1, "{old}");
+        let text = SOUND.replace(old, new);
+        let e = parse(&text).expect_err(new);
+        assert!(e.message.contains(message), "{new}: {e}");
+        let (line, _) = line_column(&text, text.find(at).unwrap());
+        assert_eq!(e.line, line, "{new}: {e}");
+        assert!(e.column > 0, "{new}: {e}");
+    }
+}

@@ -67,12 +67,42 @@ impl fmt::Display for Text {
     }
 }
 
+/// An empty path, URL, name or address is always a mistake (often a variable that
+/// expanded to nothing); command arguments, where `""` can be meant, are read by [`argv`].
 impl<'de> Deserialize<'de> for Text {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let raw = String::deserialize(d)?;
         let value = expand_env(&raw).map_err(serde::de::Error::custom)?;
+        if value.trim().is_empty() {
+            return Err(serde::de::Error::custom(empty_value(&raw)));
+        }
         Ok(Text(value, raw))
     }
+}
+
+fn empty_value(raw: &str) -> String {
+    if raw.trim().is_empty() {
+        "empty value: give one or leave the key out".into()
+    } else {
+        format!("{raw:?} expands to an empty value")
+    }
+}
+
+/// A command line as a list: the program and its arguments, each expanded like
+/// [`Text`]. The program must be there; an argument may be empty.
+pub(super) fn argv<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Text>, D::Error> {
+    let raw = Vec::<String>::deserialize(d)?;
+    let argv = raw
+        .into_iter()
+        .map(|r| expand_env(&r).map(|v| Text(v, r)))
+        .collect::<Result<Vec<Text>, String>>()
+        .map_err(serde::de::Error::custom)?;
+    if argv.first().is_none_or(|program| program.trim().is_empty()) {
+        return Err(serde::de::Error::custom(
+            "empty command: give the program and its arguments, e.g. [\"logger\", \"done\"]",
+        ));
+    }
+    Ok(argv)
 }
 
 impl Serialize for Text {
@@ -111,8 +141,14 @@ impl<'de> Deserialize<'de> for Secret {
                 std::env::var(name).map_err(|_| format!("environment variable {name} is not set"))
             }
             None => expand_env(&raw),
-        };
-        value.map(Secret).map_err(serde::de::Error::custom)
+        }
+        .map_err(serde::de::Error::custom)?;
+        // An empty token would make `Bearer ` the key to the API; an empty password
+        // or URL is a variable that was set to nothing.
+        if value.is_empty() {
+            return Err(serde::de::Error::custom(empty_value(&raw)));
+        }
+        Ok(Secret(value))
     }
 }
 
@@ -159,9 +195,15 @@ impl fmt::Display for Span {
 impl<'de> Deserialize<'de> for Span {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let raw = String::deserialize(d)?;
-        parse_duration(&raw)
-            .map(Span)
-            .map_err(serde::de::Error::custom)
+        let span = parse_duration(&raw).map_err(serde::de::Error::custom)?;
+        // Every span in the file is a timeout, an objective or an allowance: zero
+        // would fail or alert on every run.
+        if span.is_zero() {
+            return Err(serde::de::Error::custom(format!(
+                "{raw:?}: a span of zero means every run fails or alerts; give a longer one"
+            )));
+        }
+        Ok(Span(span))
     }
 }
 
@@ -171,10 +213,16 @@ impl Serialize for Span {
     }
 }
 
-/// Parses `500ms`, `90s`, `10m`, `1h30m`, `2d` (a bare number is seconds).
+/// The longest span [`parse_duration`] accepts: 100 years (of 365 days). Longer ones are
+/// typos, and keeping below it lets every caller add a span to a date without overflow.
+pub const LONGEST_SPAN: Duration = Duration::from_secs(100 * 365 * 86_400);
+
+/// Parses `500ms`, `90s`, `10m`, `1h30m`, `2d` (a bare number is seconds), up to
+/// [`LONGEST_SPAN`].
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let bad = || format!("invalid duration {s:?} (e.g. 500ms, 90s, 10m, 1h30m, 2d)");
-    let mut total = Duration::ZERO;
+    let too_long = || format!("duration {s:?} is longer than 100 years");
+    let mut total_ms = 0u64;
     let mut rest = s.trim();
     if rest.is_empty() {
         return Err(bad());
@@ -193,7 +241,14 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
             _ => return Err(bad()),
         };
         rest = &rest[unit_len..];
-        total += Duration::from_millis(n.checked_mul(unit_ms).ok_or_else(bad)?);
+        total_ms = n
+            .checked_mul(unit_ms)
+            .and_then(|ms| total_ms.checked_add(ms))
+            .ok_or_else(too_long)?;
+    }
+    let total = Duration::from_millis(total_ms);
+    if total > LONGEST_SPAN {
+        return Err(too_long());
     }
     Ok(total)
 }
@@ -224,5 +279,19 @@ mod tests {
         }
         assert!(parse_duration("1w").is_err());
         assert!(parse_duration("").is_err());
+    }
+
+    #[test]
+    fn huge_durations_are_refused_without_overflow() {
+        assert_eq!(parse_duration("36500d").unwrap(), LONGEST_SPAN);
+        for s in [
+            "36501d",
+            "18446744073709551615ms1ms",
+            "18446744073709551615d",
+            &"18446744073709551615ms".repeat(2000),
+        ] {
+            let e = parse_duration(s).unwrap_err();
+            assert!(e.contains("longer than 100 years"), "{e}");
+        }
     }
 }

@@ -24,9 +24,11 @@ impl When {
         match self {
             When::Cron(c) => Schedule::new(c.clone(), zone).next_after(t),
             When::Every(d) => {
-                let step = d.as_millis() as i64;
+                let step = every_step(d)?;
                 let now = t.timestamp_millis();
-                DateTime::from_timestamp_millis((now.div_euclid(step) + 1) * step)
+                DateTime::from_timestamp_millis(
+                    now.div_euclid(step).checked_add(1)?.checked_mul(step)?,
+                )
             }
         }
     }
@@ -36,8 +38,10 @@ impl When {
         match self {
             When::Cron(c) => Schedule::new(c.clone(), zone).last_at_or_before(t),
             When::Every(d) => {
-                let step = d.as_millis() as i64;
-                DateTime::from_timestamp_millis(t.timestamp_millis().div_euclid(step) * step)
+                let step = every_step(d)?;
+                DateTime::from_timestamp_millis(
+                    t.timestamp_millis().div_euclid(step).checked_mul(step)?,
+                )
             }
         }
     }
@@ -49,6 +53,12 @@ impl When {
             When::Every(d) => TimeDelta::from_std(*d).ok(),
         }
     }
+}
+
+/// An `@every` interval in milliseconds; `None` for one no configuration can hold
+/// (zero, or beyond `i64`), so a hand-built value cannot divide by zero.
+fn every_step(d: &Duration) -> Option<i64> {
+    i64::try_from(d.as_millis()).ok().filter(|ms| *ms > 0)
 }
 
 impl fmt::Display for When {

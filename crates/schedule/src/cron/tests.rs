@@ -238,3 +238,18 @@ fn macros_are_written_out_in_lowercase() {
     assert_eq!(cron("@Daily").to_string(), "@Daily");
     assert_eq!(cron("@Daily").fields_text(), "@daily");
 }
+
+#[test]
+fn a_feb_30_cron_that_never_fires_is_refused() {
+    assert_eq!(
+        error("0 0 30 2 *"),
+        r#""0 0 30 2 *" never runs: day 30 does not occur in month 2"#
+    );
+    assert!(error("0 0 31 4,6,9,11 *").contains("never runs"));
+    assert!(error("0 0 30,31 FEB *").contains("never runs"));
+    // Days some listed month has, leap days, and a weekday that adds days all run.
+    cron("0 0 31 2,3 *");
+    cron("0 0 29 2 *");
+    cron("0 0 30 2 MON");
+    cron("0 0 */30 2 *");
+}

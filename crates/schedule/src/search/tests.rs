@@ -195,10 +195,9 @@ fn leap_day_is_found_years_ahead_and_february_30_never() {
     assert_eq!(runs(&s, "2096-03-01 00:00", 1), ["2104-02-29 00:00"]);
     let s = schedule("0 0 29 2 *", BERLIN);
     assert_eq!(runs(&s, "2026-01-01 00:00", 1), ["2028-02-28 23:00"]);
-    let s = schedule("0 0 30 2 *", BERLIN);
-    assert_eq!(s.next_after(utc("2026-01-01 00:00")), None);
-    assert_eq!(s.last_at_or_before(utc("2026-01-01 00:00")), None);
-    assert_eq!(s.interval_at(utc("2026-01-01 00:00")), None);
+    // A day no month has is refused when read (see the cron tests), so every schedule
+    // that parses has runs.
+    assert!("0 0 30 2 *".parse::<crate::Cron>().is_err());
 }
 
 #[test]
@@ -401,12 +400,10 @@ fn searches_agree_with_converting_every_minute_around_transitions() {
 #[test]
 fn a_leap_day_is_found_without_walking_the_years() {
     let s = schedule("0 0 29 2 *", BERLIN);
-    let never = schedule("0 0 30 2 *", BERLIN);
     let start = std::time::Instant::now();
     for day in 0..1000 {
         let t = utc("2024-03-01 00:00") + TimeDelta::hours(day * 7);
         assert!(s.next_after(t).is_some());
-        assert!(never.next_after(t).is_none());
     }
     // Minute by minute this would take hours; day by day it is milliseconds.
     let elapsed = start.elapsed();
