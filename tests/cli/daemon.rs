@@ -15,7 +15,7 @@ use crate::servers::smtp::{SmtpSecurity, SmtpServer};
 use crate::util::*;
 
 /// One HTTP/1.1 request to the daemon; returns status and body.
-fn request(port: u16, method: &str, path: &str, token: Option<&str>) -> (u16, String) {
+pub(crate) fn request(port: u16, method: &str, path: &str, token: Option<&str>) -> (u16, String) {
     let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect to the daemon");
     s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
     let auth = token.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
@@ -41,7 +41,7 @@ fn get_json(port: u16, path: &str) -> serde_json::Value {
     serde_json::from_str(&body).unwrap_or_else(|e| panic!("{path}: {e}: {body}"))
 }
 
-fn wait_until<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<T>) -> T {
+pub(crate) fn wait_until<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<T>) -> T {
     let start = Instant::now();
     loop {
         if let Some(v) = f() {
@@ -68,7 +68,7 @@ fn events(http: &HttpRecorder, event: &str, job: &str) -> Vec<Recorded> {
         .collect()
 }
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -140,7 +140,7 @@ source = {{ type = "files", paths = ["{src}"] }}
     )
 }
 
-fn start_daemon(cfg: &Path, log: &Path) -> Child {
+pub(crate) fn start_daemon(cfg: &Path, log: &Path) -> Child {
     Command::new(bunker_bin())
         .arg("--config")
         .arg(cfg)
@@ -341,7 +341,7 @@ fn daemon_runs_jobs_alerts_on_an_outage_and_stops_cleanly() {
 }
 
 /// Kills the daemon if the test fails before it stops it.
-struct KillOnDrop<'a>(&'a mut Child);
+pub(crate) struct KillOnDrop<'a>(pub &'a mut Child);
 
 impl Drop for KillOnDrop<'_> {
     fn drop(&mut self) {

@@ -5,6 +5,7 @@ mod servers;
 mod util;
 
 mod daemon;
+mod daemon_http;
 mod errors;
 mod forget;
 mod interop;

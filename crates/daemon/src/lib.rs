@@ -78,19 +78,13 @@ pub fn run(config_path: &Path) -> Result<(), Error> {
         });
     }
 
-    let server = Arc::new(tiny_http::Server::http(&listen).map_err(|e| Error::Listen {
+    let limits = shared.config().daemon.http.clone();
+    let server = http::HttpServer::start(&listen, &limits, http::router(shared.clone(), &limits))
+        .map_err(|e| Error::Listen {
         listen: listen.clone(),
         reason: e.to_string(),
-    })?);
-    let bound = server
-        .server_addr()
-        .to_ip()
-        .map_or(listen.clone(), |a| a.to_string());
-    info!(listen = %bound, config = %config_path.display(), "bunker daemon started");
-    {
-        let (server, shared) = (server.clone(), shared.clone());
-        std::thread::spawn(move || http::serve(server, shared));
-    }
+    })?;
+    info!(listen = %server.local_addr(), config = %config_path.display(), "bunker daemon started");
 
     let heartbeat = catalog.daemon_heartbeat()?;
     let down = heartbeat
@@ -185,7 +179,7 @@ pub fn run(config_path: &Path) -> Result<(), Error> {
             spawn_probe(&shared);
         }
     }
-    server.unblock();
+    server.stop();
     let _ = catalog.set_daemon_heartbeat(Utc::now());
     info!("bunker daemon stopped");
     Ok(())

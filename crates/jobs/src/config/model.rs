@@ -7,6 +7,7 @@ use bunker_schedule::Zone;
 use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
+use super::http::HttpLimits;
 use super::notify::NotifyConfig;
 use super::value::{argv, Secret, Span, Text};
 use super::when::When;
@@ -46,6 +47,9 @@ pub struct DaemonConfig {
     /// Notification targets that hear about every job (besides each job's own).
     #[serde(default)]
     pub notify: Vec<Spanned<String>>,
+    /// Bounds on the HTTP server's connections.
+    #[serde(default)]
+    pub http: HttpLimits,
 }
 
 fn default_listen() -> Text {
@@ -74,6 +78,7 @@ impl Default for DaemonConfig {
             state_dir: None,
             timezone: Zone::default(),
             notify: Vec::new(),
+            http: HttpLimits::default(),
         }
     }
 }
