@@ -91,6 +91,7 @@ fn main() -> ExitCode {
         Command::Forget(a) => commands::forget::run(&globals, a),
         Command::Prune(a) => commands::prune::run(&globals, a),
         Command::Copy(a) => commands::copy::run(&globals, a),
+        Command::Repair(c) => commands::repair::run(&globals, c),
         Command::Pg(c) => commands::pg::run(&globals, c),
         Command::WalPush(a) => commands::wal::push(&globals, a),
         Command::WalFetch(a) => return ExitCode::from(commands::wal::fetch(&globals, a)),
@@ -126,7 +127,7 @@ fn main() -> ExitCode {
 /// The audit-log action of a command run by hand that changes or reads out a
 /// repository's data (job runs record their own).
 fn audited_action(c: &Command) -> Option<&'static str> {
-    use crate::cli::KeyCommand;
+    use crate::cli::{KeyCommand, RepairCommand};
     Some(match c {
         Command::Backup(_) => "backup",
         Command::Restore(_) => "restore",
@@ -134,6 +135,9 @@ fn audited_action(c: &Command) -> Option<&'static str> {
         Command::Prune(a) if !a.dry_run => "prune",
         Command::Copy(_) => "copy",
         Command::Tag(_) => "tag",
+        Command::Repair(RepairCommand::Index(_)) => "repair-index",
+        Command::Repair(RepairCommand::Packs(_)) => "repair-packs",
+        Command::Repair(RepairCommand::Snapshots(a)) if !a.dry_run => "repair-snapshots",
         Command::Key(KeyCommand::Add(_)) => "key-add",
         Command::Key(KeyCommand::Remove { .. }) => "key-remove",
         Command::Key(KeyCommand::Passwd(_)) => "key-passwd",

@@ -6,10 +6,12 @@ use clap::{Args, Parser, Subcommand};
 
 mod jobs;
 mod pg;
+mod repair;
 mod wal;
 
 pub use jobs::*;
 pub use pg::*;
+pub use repair::*;
 pub use wal::*;
 
 #[derive(Parser, Debug)]
@@ -102,6 +104,10 @@ pub enum Command {
     Prune(PruneArgs),
     /// Copy snapshots to another repository
     Copy(CopyArgs),
+    /// Mend a damaged repository: the index, damaged packs, snapshots that refer to
+    /// lost data (in that order)
+    #[command(subcommand)]
+    Repair(RepairCommand),
     /// PostgreSQL: logical dumps and restores, base backups, archive status
     #[command(subcommand)]
     Pg(PgCommand),

@@ -20,7 +20,13 @@ pub fn run(g: &Globals, a: CheckArgs) -> Result<()> {
     let ticker = Ticker::start(
         g.quiet || g.json,
         None,
-        Box::new(move || format!("{} packs read", p.packs_read.load(Ordering::Relaxed))),
+        Box::new(move || {
+            format!(
+                "{} packs, {} objects read",
+                p.packs_read.load(Ordering::Relaxed),
+                p.objects_read.load(Ordering::Relaxed)
+            )
+        }),
     );
     let report = check(&repo, read, &progress);
     drop(ticker);
@@ -29,19 +35,23 @@ pub fn run(g: &Globals, a: CheckArgs) -> Result<()> {
         println!(
             "{}",
             serde_json::json!({"message_type": "summary", "errors": report.errors, "warnings": report.warnings,
-                "snapshots": report.snapshots, "trees": report.trees, "packs": report.packs, "packs_read": report.packs_read,
-                "ok": report.is_ok()})
+                "remedies": report.remedies, "snapshots": report.snapshots, "trees": report.trees,
+                "packs": report.packs, "packs_read": report.packs_read, "objects": report.objects,
+                "objects_read": report.objects_read, "ok": report.is_ok()})
         );
     } else {
         g.say(format!(
-            "checked {} snapshots, {} trees, {} packs ({} read in full)",
-            report.snapshots, report.trees, report.packs, report.packs_read
+            "checked {} snapshots, {} trees, {} packs ({} read in full), {} of bunker's own objects ({} read in full)",
+            report.snapshots, report.trees, report.packs, report.packs_read, report.objects, report.objects_read
         ));
         for w in &report.warnings {
             eprintln!("warning: {w}");
         }
         for e in &report.errors {
             eprintln!("error: {e}");
+        }
+        for r in &report.remedies {
+            eprintln!("to repair: {r}");
         }
         if report.is_ok() {
             g.say("no errors were found");

@@ -20,6 +20,7 @@ pub mod pg;
 pub mod pg_physical;
 pub mod prune;
 pub mod quickstart;
+pub mod repair;
 pub mod restore;
 pub mod run;
 pub mod schedule;

@@ -87,6 +87,12 @@ pub fn run_on(g: &Globals, repo: &Arc<bunker_repo::Repository>, opts: &PruneOpti
         bytes(plan.bytes_repack),
         plan.packs_keep
     ));
+    if !plan.packs_missing.is_empty() {
+        g.say(format!(
+            "missing: {} packs the index lists are not on storage and hold nothing used; {verb} drop them from the index",
+            plan.packs_missing.len()
+        ));
+    }
     g.say(format!(
         "unused space after prune: {}",
         bytes(plan.bytes_unused_after)

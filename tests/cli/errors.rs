@@ -2,7 +2,6 @@
 //! damaged packs, crashes, failing commands, key changes and usage errors. Each test
 //! checks the exit code, the one-line message and that the repository stays sound.
 
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -74,20 +73,6 @@ fn snapshot_ids(repo: &Path) -> Vec<String> {
         .collect()
 }
 
-/// Regular files below `dir`, recursively.
-fn files_under(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(dir).into_iter().flatten() {
-        let p = e.expect("entry").path();
-        if p.is_dir() {
-            out.extend(files_under(&p));
-        } else {
-            out.push(p);
-        }
-    }
-    out
-}
-
 /// Polls `cond` every 2 ms until it holds (true) or `timeout` passes (false).
 fn poll(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
     let end = Instant::now() + timeout;
@@ -107,10 +92,6 @@ fn spawn_quiet(c: &mut Command) -> Child {
     c.spawn().expect("spawn")
 }
 
-fn chmod(p: &Path, mode: u32) {
-    std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).expect("chmod");
-}
-
 /// Sets `mode` on `p` and below (files lose the execute bits, directories keep them).
 fn chmod_r(p: &Path, mode: u32) {
     chmod(p, mode);
@@ -125,15 +106,6 @@ fn chmod_r(p: &Path, mode: u32) {
             },
         );
     }
-}
-
-/// Flips one byte of a repository file (they are written read-only).
-fn flip_byte(path: &Path, at: impl FnOnce(usize) -> usize) {
-    let mut data = std::fs::read(path).expect("read");
-    let i = at(data.len());
-    data[i] ^= 0x55;
-    chmod(path, 0o644);
-    std::fs::write(path, &data).expect("write");
 }
 
 /// bunker as an unprivileged user (root reads mode-000 files), or as ourselves.

@@ -4,6 +4,7 @@ mod pgcluster;
 mod servers;
 mod util;
 
+mod check;
 mod daemon;
 mod daemon_http;
 mod errors;
@@ -14,5 +15,6 @@ mod maintenance;
 mod pg;
 mod pitr;
 mod prune;
+mod repair;
 mod roundtrip;
 mod storage;

@@ -141,6 +141,33 @@ pub fn write(path: &Path, data: &[u8]) {
     std::fs::write(path, data).expect("write");
 }
 
+/// Regular files below `dir`, recursively.
+pub fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).into_iter().flatten() {
+        let p = e.expect("entry").path();
+        if p.is_dir() {
+            out.extend(files_under(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
+pub fn chmod(p: &Path, mode: u32) {
+    std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).expect("chmod");
+}
+
+/// Flips one byte of a repository file (they are written read-only).
+pub fn flip_byte(path: &Path, at: impl FnOnce(usize) -> usize) {
+    let mut data = std::fs::read(path).expect("read");
+    let i = at(data.len());
+    data[i] ^= 0x55;
+    chmod(path, 0o644);
+    std::fs::write(path, &data).expect("write");
+}
+
 /// Deterministic incompressible bytes.
 pub fn noise(n: usize, mut seed: u64) -> Vec<u8> {
     (0..n)

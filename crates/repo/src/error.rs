@@ -35,6 +35,15 @@ pub enum Error {
         reason: String,
     },
 
+    /// An index file that cannot be read: the packs it describes are still there, and
+    /// `repair index` describes them again from their headers.
+    #[error("index file {id} is damaged ({reason}): run `bunker repair index` to rebuild the index from the packs")]
+    DamagedIndex { id: String, reason: String },
+
+    /// `repair packs` learns a pack's blobs from the index, which does not list it.
+    #[error("pack {id} is not in the index: run `bunker repair index` first, so that its blobs are known")]
+    UnindexedPack { id: String },
+
     #[error("{} not found in the repository", describe_missing(.what, .id))]
     NotFound { what: &'static str, id: String },
 

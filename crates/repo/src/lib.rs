@@ -22,6 +22,8 @@ mod lock;
 mod pack;
 mod prune;
 mod read_ahead;
+mod reindex;
+mod repair;
 mod repository;
 mod restorer;
 mod retention;
@@ -52,7 +54,11 @@ pub use keys::{hostname, KeyFile};
 pub use lock::{list_locks, remove_locks, Lock, LockFile};
 pub use pack::{parse_header, BlobType, PackedBlob};
 pub use prune::{parse_bytes, prune, MaxUnused, PruneOptions, PrunePlan, PruneProgress};
-pub use repository::Repository;
+pub use repair::{
+    repair_index, repair_packs, repair_snapshots, IndexRepair, Outcome, PackRepair,
+    RepairIndexOptions, RepairProgress, RepairSnapshotsOptions, SnapshotRepair, REPAIRED_TAG,
+};
+pub use repository::{DamagedIndex, IndexFiles, Repository};
 pub use restorer::{restore, RestoreOptions, RestoreProgress, RestoreResult};
 pub use retention::{
     apply_policy, is_protected, select_for_forget, Counters, GroupBy, GroupDecision, GroupKey,

@@ -13,6 +13,11 @@
 //! Killed in 1, the repository has extra packs and index entries (duplicates, which
 //! `check` accepts); in 2, two index generations describe the same packs; in 3, packs
 //! no index mentions. Each state checks clean, and the next prune finishes the job.
+//!
+//! Prune decides from the whole index or not at all: with an index file it cannot read,
+//! packs that file describes would look unused, so it stops and names the file (the
+//! remedy is `repair index`). Packs the index lists but storage has lost are dropped
+//! from the new index when nothing uses them; when something does, prune stops.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -24,12 +29,10 @@ use crate::error::{Error, Result};
 use crate::id::Id;
 use crate::index::{IndexFile, IndexPack};
 use crate::pack::BlobType;
+use crate::reindex::replace_index;
 use crate::repository::Repository;
 use crate::saver::BlobSaver;
 use crate::storage::FileType;
-
-/// Index files are written with at most this many blobs each.
-const INDEX_FILE_BLOBS: usize = 50_000;
 
 /// How much unused space prune may leave in partly used packs.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -108,6 +111,9 @@ pub struct PrunePlan {
     /// Packs whose every blob is unused, and packs no index mentions.
     pub packs_delete: Vec<Id>,
     pub packs_repack: Vec<Id>,
+    /// Packs the index lists but storage does not have; no blob in them is used, so
+    /// they are dropped from the index.
+    pub packs_missing: Vec<Id>,
     pub packs_keep: usize,
     pub blobs_used: u64,
     pub blobs_unused: u64,
@@ -223,7 +229,7 @@ fn make_plan(
     }
     if let Some(missing) = used.iter().find(|h| !keeper.contains(h)) {
         return Err(Error::Invalid(format!(
-            "refusing to prune: {:?} blob {} is used but in no pack; run `bunker check`",
+            "refusing to prune: {:?} blob {} is used but in no pack on storage; run `bunker check`, and `bunker repair index` then `bunker repair snapshots` if it is lost",
             missing.0, missing.1
         )));
     }
@@ -283,20 +289,19 @@ fn make_plan(
     plan.bytes_freed =
         plan.packs_delete.iter().map(|p| stored[p]).sum::<u64>() + plan.bytes_repack - repack_used;
     plan.packs_keep = plan.packs_total - plan.packs_delete.len() - plan.packs_repack.len();
+    plan.packs_missing = packs
+        .keys()
+        .filter(|id| !stored.contains_key(id))
+        .copied()
+        .collect();
     plan.packs_delete.sort();
     plan.packs_repack.sort();
+    plan.packs_missing.sort();
     Ok(Planned {
         plan,
         packs,
         keeper,
     })
-}
-
-fn load_index_files(repo: &Repository) -> Result<Vec<(Id, IndexFile)>> {
-    let ids = repo.storage().list(FileType::Index)?;
-    ids.par_iter()
-        .map(|(id, _)| Ok((*id, repo.load_json::<IndexFile>(FileType::Index, id)?)))
-        .collect()
 }
 
 /// Plans and, unless `dry_run`, carries out a prune. Returns the plan.
@@ -306,8 +311,7 @@ pub fn prune(
     progress: &PruneProgress,
 ) -> Result<PrunePlan> {
     let _lock = repo.lock(true)?;
-    repo.load_index()?;
-    let index_files = load_index_files(repo)?;
+    let index_files = repo.index_files()?.whole()?;
     let Planned {
         plan,
         packs,
@@ -358,46 +362,20 @@ pub fn prune(
         .chain(&plan.packs_repack)
         .copied()
         .collect();
-    let current = load_index_files(repo)?;
+    let missing: HashSet<&Id> = plan.packs_missing.iter().collect();
+    let current = repo.index_files()?.whole()?;
     let mut seen: HashSet<Id> = HashSet::new();
     let mut keep: Vec<IndexPack> = Vec::new();
     for (_, f) in &current {
         for p in &f.packs {
-            if !gone.contains(&p.id) && seen.insert(p.id) {
+            let dropped = gone.contains(&p.id) || missing.contains(&p.id);
+            if !dropped && seen.insert(p.id) {
                 keep.push(p.clone());
             }
         }
     }
     let old: Vec<Id> = current.iter().map(|(id, _)| *id).collect();
-    let mut batch: Vec<IndexPack> = Vec::new();
-    let mut blobs = 0;
-    let mut written = Vec::new();
-    for p in keep {
-        blobs += p.blobs.len();
-        batch.push(p);
-        if blobs >= INDEX_FILE_BLOBS {
-            written.push(repo.save_json(
-                FileType::Index,
-                &IndexFile {
-                    supersedes: old.clone(),
-                    packs: std::mem::take(&mut batch),
-                },
-            )?);
-            blobs = 0;
-        }
-    }
-    if !batch.is_empty() || written.is_empty() {
-        written.push(repo.save_json(
-            FileType::Index,
-            &IndexFile {
-                supersedes: old.clone(),
-                packs: batch,
-            },
-        )?);
-    }
-    for id in old.iter().filter(|id| !written.contains(id)) {
-        repo.storage().remove(FileType::Index, id)?;
-    }
+    replace_index(repo, keep, &old)?;
 
     // 3. Only now, with no index pointing at them, the packs go.
     for pid in &gone {

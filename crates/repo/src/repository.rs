@@ -1,5 +1,6 @@
 //! An open repository: storage, master key, config and the master index.
 
+use std::collections::HashSet;
 use std::sync::{RwLock, RwLockReadGuard};
 
 use rayon::prelude::*;
@@ -12,7 +13,7 @@ use crate::crypto::Key;
 use crate::error::{Error, Result};
 use crate::file_cache::FileCache;
 use crate::id::Id;
-use crate::index::{BlobLocation, IndexFile, MasterIndex};
+use crate::index::{BlobLocation, MasterIndex};
 use crate::key_cache::open_master_key_cached;
 use crate::keys::{open_master_key, KeyFile};
 use crate::pack::BlobType;
@@ -20,6 +21,10 @@ use crate::snapshot::Snapshot;
 use crate::storage::{FileType, Storage};
 use crate::tree::Tree;
 use crate::unpacked;
+
+mod index_files;
+
+pub use index_files::{DamagedIndex, IndexFiles};
 
 pub struct Repository {
     storage: Storage,
@@ -30,7 +35,7 @@ pub struct Repository {
     chunker_tables: Tables,
     index: RwLock<MasterIndex>,
     /// Index files already in the master index.
-    loaded_indexes: std::sync::Mutex<std::collections::HashSet<Id>>,
+    loaded_indexes: std::sync::Mutex<HashSet<Id>>,
     lock_wait: std::time::Duration,
     no_lock: bool,
     cache: Option<FileCache>,
@@ -265,44 +270,6 @@ impl Repository {
             c.put(ft, id, &data);
         }
         unpacked::open(&self.key, &data, ft.name(), id)
-    }
-
-    /// Reads the index files not read yet into the master index. Operations call it
-    /// after choosing their snapshots (read in reverse: snapshot, then index), and
-    /// [`Self::read_blob`] calls it again when a blob is missing.
-    pub fn load_index(&self) -> Result<()> {
-        // Concurrent callers wait here, so every file is read once.
-        let mut loaded = self.loaded_indexes.lock().expect("loaded indexes");
-        let first = loaded.is_empty();
-        let listed = self.storage.list(FileType::Index)?;
-        self.forget_unlisted(FileType::Index, &listed);
-        let new: Vec<Id> = listed
-            .into_iter()
-            .map(|(id, _)| id)
-            .filter(|id| !loaded.contains(id))
-            .collect();
-        if new.is_empty() && !first {
-            return Ok(());
-        }
-        let files: Vec<(Id, Option<IndexFile>)> = new
-            .par_iter()
-            .map(
-                |id| match self.load_json::<IndexFile>(FileType::Index, id) {
-                    Ok(f) => Ok((*id, Some(f))),
-                    // Superseded and removed by a prune since it was listed.
-                    Err(Error::NotFound { .. }) => Ok((*id, None)),
-                    Err(e) => Err(e),
-                },
-            )
-            .collect::<Result<_>>()?;
-        let mut idx = self.index.write().expect("index lock");
-        for (id, f) in files {
-            for p in f.iter().flat_map(|f| &f.packs) {
-                idx.add_pack(p);
-            }
-            loaded.insert(id);
-        }
-        Ok(())
     }
 
     /// Drops cached copies of files a listing no longer shows.

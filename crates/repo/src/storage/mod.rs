@@ -459,6 +459,23 @@ impl Storage {
         Ok(out)
     }
 
+    /// The names at the top of the repository (directories end in `/`), for `check` to
+    /// notice what neither restic nor bunker put there.
+    pub fn list_top_level(&self) -> Result<Vec<String>> {
+        let entries = match self.op.list("") {
+            Ok(e) => e,
+            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(self.err("list", "", e)),
+        };
+        let mut names: Vec<String> = entries
+            .into_iter()
+            .map(|e| e.path().to_string())
+            .filter(|p| !p.is_empty() && p != "/")
+            .collect();
+        names.sort();
+        Ok(names)
+    }
+
     pub fn config_exists(&self) -> Result<bool> {
         self.op
             .exists("config")
