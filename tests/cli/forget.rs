@@ -363,7 +363,6 @@ fn policies_decide_exactly_as_restic() {
         vec!["--keep-within", "1m"],
         vec!["--keep-within", "1y"],
         vec!["--keep-within", "1y2m3d4h"],
-        vec!["--keep-within=-1d", "--keep-last", "1"],
         vec![
             "--keep-within-hourly",
             "3d",
@@ -663,4 +662,78 @@ fn forget_refuses_without_a_policy_or_with_a_bad_one() {
     let out = bunker(&repo, &["forget", "--keep-daily", "10"]);
     assert!(out.contains("removed 0 snapshots"), "{out}");
     assert_eq!(snapshot_ids(&repo).len(), 3);
+}
+
+/// Regression (issue 14, item 1): `keep_within = "-3d"` passed `config check` and the
+/// next run removed every snapshot; `forget --keep-within=-3d` and the typo `1h-2h` did
+/// the same. Every keep-within option and key refuses them as usage errors (exit 2).
+#[test]
+fn negative_span_is_a_usage_error_and_deletes_nothing() {
+    let s = Scratch::new();
+    let repo = s.repo();
+    let src = s.path("src");
+    write(&src.join("f"), b"x");
+    bunker(&repo, &["init"]);
+    for day in 1..=3 {
+        backup_at(&repo, &src, &format!("2023-05-0{day}T08:00:00Z"), &[]);
+    }
+    let before = snapshot_ids(&repo);
+    for opt in [
+        "keep-within",
+        "keep-within-hourly",
+        "keep-within-daily",
+        "keep-within-weekly",
+        "keep-within-monthly",
+        "keep-within-yearly",
+    ] {
+        for span in ["-3d", "1h-2h", "1h2h"] {
+            let arg = format!("--{opt}={span}");
+            let o = bunker_raw(&repo, &["forget", &arg], None);
+            let err = String::from_utf8_lossy(&o.stderr).into_owned();
+            assert_eq!(o.status.code(), Some(2), "{arg}: {err}");
+            assert!(err.contains(span), "{arg}: {err}");
+        }
+    }
+    assert_eq!(snapshot_ids(&repo), before, "forget removed snapshots");
+
+    std::fs::write(s.path("pass"), PASSWORD).unwrap();
+    let cfg = s.path("bunker.toml");
+    for key in [
+        "keep_within",
+        "keep_within_daily",
+        "keep_within_weekly",
+        "keep_within_monthly",
+        "keep_within_yearly",
+    ] {
+        let text = format!(
+            "[daemon]\nstate_dir = \"{state}\"\n\n[repositories.r]\nurl = \"{repo}\"\n\
+             password_file = \"{pass}\"\n\n[jobs.site]\nrepository = \"r\"\n\
+             source = {{ type = \"files\", paths = [\"{src}\"] }}\n\
+             retention = {{ {key} = \"-3d\" }}\n",
+            state = s.path("state").display(),
+            repo = repo.display(),
+            pass = s.path("pass").display(),
+            src = src.display(),
+        );
+        std::fs::write(&cfg, text).unwrap();
+        let col = 1 + "retention = { ".len() + key.len() + " = ".len();
+        for args in [&["config", "check"][..], &["run", "site"][..]] {
+            let o = Command::new(bunker_bin())
+                .arg("--config")
+                .arg(&cfg)
+                .args(args)
+                .env_remove("BUNKER_REPOSITORY")
+                .env_remove("BUNKER_PASSWORD")
+                .env("BUNKER_CACHE_DIR", s.path("cache"))
+                .output()
+                .expect("spawn bunker");
+            let err = String::from_utf8_lossy(&o.stderr).into_owned();
+            assert_eq!(o.status.code(), Some(2), "{key} {args:?}: {err}");
+            assert!(
+                err.contains(&format!("{}:11:{col}:", cfg.display())) && err.contains("-3d"),
+                "{key} {args:?}: {err}"
+            );
+        }
+    }
+    assert_eq!(snapshot_ids(&repo), before, "a job removed snapshots");
 }

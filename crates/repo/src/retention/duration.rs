@@ -8,12 +8,15 @@ use chrono::{Datelike, FixedOffset, NaiveDate, NaiveDateTime, Offset, TimeDelta,
 /// A calendar span in restic's syntax: `1y2m3d4h` (years, months, days, hours; any
 /// subset, in any order; `m` is months). Subtracted the way Go's `AddDate` does, so one
 /// month before March 31st is March 3rd (February 31st, normalised), not February 28th.
+///
+/// Spans are never negative: restic accepts `-3d`, and a window that ends before the
+/// newest snapshot keeps nothing, so a sign typo removed every snapshot.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct RetentionDuration {
-    pub years: i32,
-    pub months: i32,
-    pub days: i32,
-    pub hours: i32,
+    pub years: u32,
+    pub months: u32,
+    pub days: u32,
+    pub hours: u32,
 }
 
 impl RetentionDuration {
@@ -25,26 +28,31 @@ impl RetentionDuration {
 impl FromStr for RetentionDuration {
     type Err = String;
 
-    /// restic's grammar: numbers (optionally negative) each followed by one unit; a unit
-    /// given twice takes the last value; the empty string is the zero duration.
+    /// restic's grammar without its sign: numbers each followed by one unit, each unit
+    /// at most once; the empty string is the zero duration. A minus sign (`-3d`, the
+    /// typo `1h-2h`) or a unit given twice (`1h2h`) is an error, never a guess.
     fn from_str(s: &str) -> Result<Self, String> {
         let mut d = RetentionDuration::default();
+        let mut seen = String::new();
         let mut rest = s.trim();
         while !rest.is_empty() {
-            let (negative, body) = match rest.strip_prefix('-') {
-                Some(b) => (true, b),
-                None => (false, rest),
-            };
-            let digits = body.bytes().take_while(u8::is_ascii_digit).count();
+            if rest.starts_with('-') {
+                return Err(format!(
+                    "invalid duration {s:?}: a span cannot be negative (write 3d, not -3d)"
+                ));
+            }
+            let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
             if digits == 0 {
                 return Err(format!("invalid duration {s:?}: no number found"));
             }
-            let magnitude: i32 = body[..digits]
+            let num: u32 = rest[..digits]
                 .parse()
-                .map_err(|_| format!("invalid duration {s:?}: number too large"))?;
-            let num = if negative { -magnitude } else { magnitude };
-            let mut after = body[digits..].chars();
-            let field = match after.next() {
+                .ok()
+                .filter(|n| i32::try_from(*n).is_ok())
+                .ok_or_else(|| format!("invalid duration {s:?}: number too large"))?;
+            let mut after = rest[digits..].chars();
+            let unit = after.next();
+            let field = match unit {
                 None => return Err(format!("invalid duration {s:?}: no unit after {num}")),
                 Some('y') => &mut d.years,
                 Some('m') => &mut d.months,
@@ -56,6 +64,13 @@ impl FromStr for RetentionDuration {
                     ))
                 }
             };
+            let unit = unit.expect("matched");
+            if seen.contains(unit) {
+                return Err(format!(
+                    "invalid duration {s:?}: {unit:?} given twice (write each unit once)"
+                ));
+            }
+            seen.push(unit);
             *field = num;
             rest = after.as_str();
         }
@@ -136,15 +151,33 @@ mod tests {
                 ..Default::default()
             }
         );
-        assert_eq!(dur("1d2d").days, 2, "the last value of a unit wins");
-        assert_eq!(dur("-3d").days, -3);
         assert!(dur("").is_zero());
         assert!(dur("0d").is_zero());
-        for bad in ["1", "d", "1w", "1d-", "--1d", "1.5d", "99999999999y", "1 d"] {
+        let bad = [
+            "1",
+            "d",
+            "1w",
+            "1d-",
+            "--1d",
+            "1.5d",
+            "99999999999y",
+            "1 d",
+            "3000000000d",
+        ];
+        for bad in bad {
             assert!(bad.parse::<RetentionDuration>().is_err(), "{bad:?} parsed");
         }
         assert_eq!(dur("2h3m1y").to_string(), "1y3m2h");
         assert_eq!(dur("0y5d").to_string(), "5d");
+    }
+
+    #[test]
+    fn negative_or_repeated_spans_are_refused() {
+        // Regression: "-3d" parsed (as restic parses it) and kept no snapshot at all.
+        for bad in ["-3d", "1h-2h", "-0d", "1d2d", "1h2h", "2d-1d"] {
+            let e = bad.parse::<RetentionDuration>().unwrap_err();
+            assert!(e.contains(&format!("{bad:?}")), "{e}");
+        }
     }
 
     #[test]
