@@ -77,11 +77,11 @@ impl Location {
                     let port = p
                         .parse::<u16>()
                         .map_err(|_| bad("the port is not a number"))?;
-                    (h.trim_start_matches('[').trim_end_matches(']'), Some(port))
+                    (unbracket(h), Some(port))
                 }
-                _ => (hostport, None),
+                _ => (unbracket(hostport), None),
             };
-            if host.is_empty() || path.is_empty() {
+            if !sftp_names_ok(user.as_deref(), host) || path.is_empty() {
                 return Err(bad("expected sftp://[user@]host[:port]/path"));
             }
             return Ok(Location::Sftp {
@@ -96,7 +96,7 @@ impl Location {
                 .split_once(':')
                 .ok_or_else(|| bad("expected sftp:[user@]host:/path"))?;
             let (user, host) = split_user(authority);
-            if host.is_empty() || path.is_empty() {
+            if !sftp_names_ok(user.as_deref(), host) || path.is_empty() {
                 return Err(bad("expected sftp:[user@]host:/path"));
             }
             return Ok(Location::Sftp {
@@ -144,6 +144,24 @@ fn bucket_and_prefix(rest: &str) -> Option<(String, String)> {
     Some((bucket.to_string(), prefix.trim_matches('/').to_string()))
 }
 
+/// `[v6]` without its brackets; anything else as it is.
+fn unbracket(host: &str) -> &str {
+    host.strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host)
+}
+
+/// A host name or address (IPv6 without its brackets, with a `%zone`), and a user name
+/// without the separators of the location syntax: what parses is shown back the same.
+fn sftp_names_ok(user: Option<&str>, host: &str) -> bool {
+    let host_ok = !host.is_empty()
+        && host
+            .chars()
+            .all(|c| c.is_alphanumeric() || matches!(c, '.' | '-' | '_' | ':' | '%'));
+    let user_ok = user.is_none_or(|u| !u.is_empty() && !u.contains(['@', ':', '/', '[', ']']));
+    host_ok && user_ok
+}
+
 fn split_user(authority: &str) -> (Option<String>, &str) {
     match authority.rsplit_once('@') {
         Some((user, host)) => (Some(user.to_string()), host),
@@ -177,9 +195,12 @@ impl fmt::Display for Location {
                 path,
             } => {
                 let user = user.as_deref().map(|u| format!("{u}@")).unwrap_or_default();
-                match port {
-                    Some(p) => write!(f, "sftp://{user}{host}:{p}/{path}"),
-                    None => write!(f, "sftp:{user}{host}:{path}"),
+                // An IPv6 address keeps its brackets, or its colons would read as a port.
+                match (port, host.contains(':')) {
+                    (Some(p), false) => write!(f, "sftp://{user}{host}:{p}/{path}"),
+                    (Some(p), true) => write!(f, "sftp://{user}[{host}]:{p}/{path}"),
+                    (None, false) => write!(f, "sftp:{user}{host}:{path}"),
+                    (None, true) => write!(f, "sftp://{user}[{host}]/{path}"),
                 }
             }
         }
@@ -253,6 +274,26 @@ mod tests {
             "rest:http://x/",
         ] {
             assert!(Location::parse(s).is_err(), "{s} should be refused");
+        }
+    }
+
+    /// Found by the location fuzz target: `sftp://u@[::1]:22/p` was shown as
+    /// `sftp://u@::1:22/p`, which reads back as host `::1:22` without a port.
+    #[test]
+    fn an_ipv6_sftp_host_keeps_its_brackets_when_shown() {
+        for text in ["sftp://u@[::1]:22/p", "sftp://[fe80::1]/srv/x"] {
+            let l = Location::parse(text).unwrap();
+            assert_eq!(l.to_string(), text);
+            assert_eq!(Location::parse(&l.to_string()).unwrap(), l);
+        }
+        // A host or user holding the syntax's separators would read back as another.
+        for text in [
+            "sftp://u@[::1@22/p",
+            "sftp:a@b@h:/p",
+            "sftp://h]/p",
+            "sftp:@h:/p",
+        ] {
+            assert!(Location::parse(text).is_err(), "{text}");
         }
     }
 
