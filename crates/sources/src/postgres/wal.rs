@@ -47,7 +47,7 @@ impl<'de> serde::Deserialize<'de> for Lsn {
 impl Lsn {
     /// The segment number holding this position.
     pub fn segment(self, seg_size: u64) -> u64 {
-        self.0 / seg_size
+        self.0 / seg_size.max(1)
     }
 }
 
@@ -65,8 +65,10 @@ pub enum WalFile {
     BackupHistory { tli: u32, segno: u64, offset: u32 },
 }
 
+/// Segments per 4 GiB of WAL. The size comes from a snapshot's metadata, which may be
+/// damaged: a size PostgreSQL cannot have (0, over 4 GiB) gives nonsense, not a panic.
 fn segments_per_id(seg_size: u64) -> u64 {
-    0x1_0000_0000 / seg_size
+    (0x1_0000_0000 / seg_size.max(1)).max(1)
 }
 
 /// The name of segment `segno` on timeline `tli`.
@@ -84,7 +86,8 @@ fn hex32(s: &str) -> Option<u32> {
 }
 
 fn parse_segment(name: &str, seg_size: u64) -> Option<(u32, u64)> {
-    if name.len() != 24 {
+    // Byte slicing below: a name of 24 bytes with a multi-byte character is no segment.
+    if name.len() != 24 || !name.is_ascii() {
         return None;
     }
     let tli = hex32(&name[..8])?;
@@ -185,6 +188,20 @@ pub fn segment_system_identifier(segment: &[u8]) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Found by the wal_name fuzz target (and in review): `&name[..8]` panicked on a
+    /// 24-byte name with a multi-byte character; a segment size of 0 from damaged
+    /// metadata divided by zero.
+    #[test]
+    fn a_24_byte_non_ascii_name_or_a_zero_segment_size_is_no_panic() {
+        assert_eq!(WalFile::parse("0000000é000000000000002", 16 << 20), None);
+        assert_eq!(WalFile::parse("100000000000000é2é2é2", 16 << 20), None);
+        for size in [0, 1, u64::MAX] {
+            let _ = WalFile::parse("000000010000000000000002", size);
+            let _ = segment_name(1, 2, size);
+            let _ = Lsn(5).segment(size);
+        }
+    }
 
     #[test]
     fn lsn_round_trips() {
