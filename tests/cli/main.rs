@@ -9,6 +9,7 @@ mod daemon;
 mod daemon_http;
 mod errors;
 mod forget;
+mod fuzz;
 mod interop;
 mod jobs;
 mod maintenance;
