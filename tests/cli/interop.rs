@@ -152,3 +152,98 @@ fn chunk_boundaries_match_restic_so_data_deduplicates() {
     assert!(sum["total_bytes_processed"].as_u64().unwrap() >= big.len() as u64);
     restic(&s.repo(), &["check", "--read-data"]);
 }
+
+/// Runs restic on `repo` without asserting success.
+fn restic_raw(repo: &std::path::Path, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(tool("restic"))
+        .arg("-r")
+        .arg(repo)
+        .args(args)
+        .env("RESTIC_PASSWORD", PASSWORD)
+        .env("RESTIC_CACHE_DIR", repo.with_extension("cache"))
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("spawn restic")
+}
+
+fn files_in(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        if e.path().is_dir() {
+            out.extend(files_in(&e.path()));
+        } else {
+            out.push(e.path());
+        }
+    }
+    out
+}
+
+/// Regression (issue 14, item 3): in a version 1 (uncompressed) repository bunker wrote
+/// its lock files compressed; restic could not read them, and its prune deleted the
+/// packs of a running bunker backup.
+#[test]
+fn restic_reads_bunker_locks_in_a_version_1_repository_and_prune_waits() {
+    use std::io::Write;
+    let s = Scratch::new();
+    let repo = s.repo();
+    restic(&repo, &["init", "--repository-version", "1"]);
+    let mut child = std::process::Command::new(bunker_bin())
+        .arg("-r")
+        .arg(&repo)
+        .args(["backup", "--stdin", "--stdin-filename", "big.bin"])
+        .env("BUNKER_PASSWORD", PASSWORD)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn bunker");
+    let mut stdin = child.stdin.take().expect("stdin");
+    let (first, second) = (noise(20 << 20, 1), noise(1 << 20, 2));
+    stdin.write_all(&first).expect("write");
+    // Wait until the running backup has stored a pack: that is what a prune could take.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while files_in(&repo.join("data")).is_empty() {
+        assert!(std::time::Instant::now() < deadline, "no pack was written");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let locks = restic(&repo, &["list", "locks"]);
+    let ids: Vec<&str> = locks.lines().collect();
+    assert_eq!(ids.len(), 1, "bunker's lock, as restic lists it: {locks}");
+    let lock: serde_json::Value =
+        serde_json::from_str(&restic(&repo, &["cat", "lock", ids[0]])).expect("lock JSON");
+    assert_eq!(lock["exclusive"], false, "{lock}");
+    assert_eq!(lock["pid"], child.id(), "{lock}");
+    let pruned = restic_raw(&repo, &["prune"]);
+    let err = String::from_utf8_lossy(&pruned.stderr);
+    assert!(
+        !pruned.status.success(),
+        "restic pruned under a running backup: {err}"
+    );
+    assert!(err.contains("locked"), "{err}");
+    stdin.write_all(&second).expect("write");
+    drop(stdin);
+    let out = child.wait_with_output().expect("wait");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(files_in(&repo.join("locks")).is_empty(), "lock left behind");
+    bunker(&repo, &["check", "--read-data"]);
+    restic(&repo, &["check", "--read-data"]);
+    let dumped = restic_raw(&repo, &["dump", "latest", "/big.bin"]);
+    assert!(
+        dumped.status.success(),
+        "{}",
+        String::from_utf8_lossy(&dumped.stderr)
+    );
+    assert!(
+        dumped.stdout == [first, second].concat(),
+        "restic dumps other bytes"
+    );
+    // Once bunker is done, restic's prune runs and leaves a repository both check.
+    restic(&repo, &["prune"]);
+    bunker(&repo, &["check", "--read-data"]);
+    let config = bunker(&repo, &["cat", "config"]);
+    assert!(config.contains("\"version\": 1"), "{config}");
+}

@@ -34,7 +34,7 @@ pub fn forget(repo: &Repository, decisions: &[GroupDecision], dry_run: bool) -> 
     if dry_run || doomed.is_empty() {
         return Ok(doomed);
     }
-    let _lock = Lock::acquire(repo.storage(), repo.key(), true)?;
+    let _lock = Lock::acquire(repo, true)?;
     let present: HashSet<Id> = repo
         .storage()
         .list(FileType::Snapshot)?

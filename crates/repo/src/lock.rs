@@ -14,6 +14,7 @@ use crate::crypto::Key;
 use crate::error::{Error, Result};
 use crate::id::Id;
 use crate::keys::{hostname, whoami};
+use crate::repository::Repository;
 use crate::storage::{FileType, Storage};
 use crate::unpacked;
 
@@ -119,16 +120,11 @@ impl Lock {
 
     /// Like [`Lock::acquire`], but retries for up to `wait` while the repository is
     /// locked by someone else.
-    pub fn acquire_waiting(
-        storage: &Storage,
-        key: &Key,
-        exclusive: bool,
-        wait: Duration,
-    ) -> Result<Lock> {
+    pub fn acquire_waiting(repo: &Repository, exclusive: bool, wait: Duration) -> Result<Lock> {
         let deadline = std::time::Instant::now() + wait;
         let mut pause = Duration::from_millis(100);
         loop {
-            match Lock::acquire(storage, key, exclusive) {
+            match Lock::acquire(repo, exclusive) {
                 Err(Error::Locked { .. }) if std::time::Instant::now() + pause < deadline => {
                     std::thread::sleep(pause);
                     pause = (pause * 2).min(Duration::from_secs(5));
@@ -139,7 +135,10 @@ impl Lock {
     }
 
     /// Takes a lock, failing with [`Error::Locked`] if a conflicting live lock exists.
-    pub fn acquire(storage: &Storage, key: &Key, exclusive: bool) -> Result<Lock> {
+    /// The lock file is written in the repository's version (uncompressed in version
+    /// 1), so that restic sees it and waits instead of pruning under a running backup.
+    pub fn acquire(repo: &Repository, exclusive: bool) -> Result<Lock> {
+        let (storage, key, compress) = (repo.storage(), repo.key(), repo.compresses());
         let check = |own: Option<&Id>| -> Result<()> {
             for (id, lf) in list_locks(storage, key)? {
                 if Some(&id) == own {
@@ -158,7 +157,7 @@ impl Lock {
             Ok(())
         };
         check(None)?;
-        let id = write_lock(storage, key, exclusive)?;
+        let id = write_lock(storage, key, exclusive, compress)?;
         // Someone may have locked between our check and our write: look again.
         if let Err(e) = check(Some(&id)) {
             let _ = storage.remove(FileType::Lock, &id);
@@ -175,7 +174,7 @@ impl Lock {
                     while let Err(crossbeam_channel::RecvTimeoutError::Timeout) =
                         stopped.recv_timeout(REFRESH_EVERY)
                     {
-                        if let Ok(new) = write_lock(&storage, &key, exclusive) {
+                        if let Ok(new) = write_lock(&storage, &key, exclusive, compress) {
                             let mut cur = inner.lock().expect("lock id");
                             let _ = storage.remove(FileType::Lock, &cur);
                             *cur = new;
@@ -193,8 +192,8 @@ impl Lock {
     }
 }
 
-fn write_lock(storage: &Storage, key: &Key, exclusive: bool) -> Result<Id> {
-    let data = unpacked::seal(key, &LockFile::new(exclusive), true);
+fn write_lock(storage: &Storage, key: &Key, exclusive: bool, compress: bool) -> Result<Id> {
+    let data = unpacked::seal(key, &LockFile::new(exclusive), compress);
     let id = Id::hash(&data);
     storage.write(FileType::Lock, &id, data)?;
     Ok(id)

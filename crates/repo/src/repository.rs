@@ -150,7 +150,7 @@ impl Repository {
                 what: "this command deletes files".into(),
             });
         }
-        crate::lock::Lock::acquire_waiting(&self.storage, &self.key, exclusive, self.lock_wait)
+        crate::lock::Lock::acquire_waiting(self, exclusive, self.lock_wait)
     }
 
     pub fn storage(&self) -> &Storage {
@@ -188,17 +188,26 @@ impl Repository {
         Ok(id)
     }
 
-    /// Stores one of bunker's own named objects (WAL segments): compressed, then
-    /// encrypted, with its name inside so that a renamed object does not pass for another.
+    /// Stores one of bunker's own named objects (WAL segments), encrypted, with its name
+    /// inside so that a renamed object does not pass for another. Compressed (behind the
+    /// format byte `2`) in version 2 repositories; a version 1 repository stores nothing
+    /// compressed, so there the framed bytes are encrypted as they are (they begin with
+    /// the path, never with the byte `2`).
     pub fn save_object(&self, path: &str, plain: &[u8]) -> Result<()> {
         let mut framed = Vec::with_capacity(path.len() + 1 + plain.len());
         framed.extend_from_slice(path.as_bytes());
         framed.push(0);
         framed.extend_from_slice(plain);
-        let mut sealed = vec![2u8];
-        sealed.extend_from_slice(
-            &zstd::bulk::compress(&framed, unpacked::ZSTD_LEVEL).map_err(|e| Error::io(path, e))?,
-        );
+        let sealed = if self.compresses() {
+            let mut sealed = vec![2u8];
+            sealed.extend_from_slice(
+                &zstd::bulk::compress(&framed, unpacked::ZSTD_LEVEL)
+                    .map_err(|e| Error::io(path, e))?,
+            );
+            sealed
+        } else {
+            framed
+        };
         self.storage.write_object(path, self.key.encrypt(&sealed))
     }
 
@@ -237,11 +246,12 @@ impl Repository {
             .key
             .decrypt(data)
             .map_err(|_| bad("decryption failed"))?;
-        if plain.first() != Some(&2) {
-            return Err(bad("unknown format"));
-        }
-        let mut framed =
-            zstd::stream::decode_all(&plain[1..]).map_err(|_| bad("decompression failed"))?;
+        let mut framed = match plain.first() {
+            Some(2) => {
+                zstd::stream::decode_all(&plain[1..]).map_err(|_| bad("decompression failed"))?
+            }
+            _ => plain,
+        };
         let name_end = path.len();
         if framed.len() <= name_end
             || &framed[..name_end] != path.as_bytes()
