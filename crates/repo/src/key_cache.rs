@@ -43,6 +43,10 @@ fn cache_file(dir: &Path, config: &[u8]) -> PathBuf {
 
 /// The master key: from the cache when it is valid, otherwise opened with the password
 /// (and then cached; a cache that cannot be written is only slower).
+///
+/// A cached key counts only once it opens the repository's config: a damaged entry (a
+/// flipped byte in the key, a truncated file) is removed and the password opens the
+/// repository, instead of failing every command until someone deletes the file.
 pub(crate) fn open_master_key_cached(
     storage: &Storage,
     config: &[u8],
@@ -50,12 +54,20 @@ pub(crate) fn open_master_key_cached(
     dir: &Path,
 ) -> Result<(Id, Key)> {
     let file = cache_file(dir, config);
-    if let Some(found) = read_cache(storage, &file, password) {
-        return Ok(found);
+    match read_cache(storage, &file, password) {
+        Some((id, key)) if opens_config(&key, config) => return Ok((id, key)),
+        Some(_) => {
+            let _ = std::fs::remove_file(&file);
+        }
+        None => {}
     }
     let (id, key) = open_master_key(storage, password)?;
     let _ = write_cache(dir, &file, &id, &key, password);
     Ok((id, key))
+}
+
+fn opens_config(key: &Key, config: &[u8]) -> bool {
+    crate::unpacked::open::<crate::config::Config>(key, config, "config", &Id::default()).is_ok()
 }
 
 fn read_cache(storage: &Storage, file: &Path, password: &str) -> Option<(Id, Key)> {
@@ -95,4 +107,57 @@ fn write_cache(dir: &Path, file: &Path, id: &Id, key: &Key, password: &str) -> s
     f.write_all(&serde_json::to_vec(&c).expect("json"))?;
     drop(f);
     std::fs::rename(&tmp, file)
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::repository::Repository;
+    use crate::storage::{Storage, StorageOptions};
+
+    fn open(repo: &std::path::Path, cache: &std::path::Path, password: &str) -> crate::Result<()> {
+        let storage = Storage::open(repo.to_str().unwrap(), &StorageOptions::default())?;
+        Repository::open_with(storage, password, Some(cache)).map(drop)
+    }
+
+    /// Regression (issue 14, item 9): a cache entry whose key no longer opened the
+    /// repository failed every `wal-push` until someone deleted the file.
+    #[test]
+    fn damaged_key_cache_entry_falls_back_to_the_password() {
+        let dir = tempfile::tempdir().unwrap();
+        let (repo, cache) = (dir.path().join("repo"), dir.path().join("keys"));
+        let storage = Storage::create(repo.to_str().unwrap(), &StorageOptions::default()).unwrap();
+        Repository::init(storage, "pw").unwrap();
+        open(&repo, &cache, "pw").unwrap();
+        let entry = std::fs::read_dir(&cache)
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap()
+            .path();
+        let good = std::fs::read_to_string(&entry).unwrap();
+        let mut cached: serde_json::Value = serde_json::from_str(&good).unwrap();
+        // Another valid key, as a flipped bit in the key material gives.
+        cached["master"]["encrypt"] = serde_json::json!(base64_of(&[7u8; 32]));
+        std::fs::write(&entry, cached.to_string()).unwrap();
+        open(&repo, &cache, "pw").expect("the password opens the repository");
+        let rewritten: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&entry).unwrap()).unwrap();
+        let good: serde_json::Value = serde_json::from_str(&good).unwrap();
+        assert_eq!(
+            rewritten["master"], good["master"],
+            "the entry is written anew"
+        );
+        // Garbage in the file is only a slower open, too.
+        std::fs::write(&entry, b"\x00garbage").unwrap();
+        open(&repo, &cache, "pw").unwrap();
+        assert!(matches!(
+            open(&repo, &cache, "wrong"),
+            Err(crate::Error::WrongPassword { .. })
+        ));
+    }
+
+    fn base64_of(b: &[u8]) -> String {
+        use base64::Engine;
+        base64::engine::general_purpose::STANDARD.encode(b)
+    }
 }
