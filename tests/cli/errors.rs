@@ -443,6 +443,51 @@ fn damaged_snapshot_file_fails_check_but_other_snapshots_stay_restorable() {
     assert_eq!(listed.len(), 1, "the intact snapshot is listed");
 }
 
+/// Regression (issue 14, item 5): with the newest snapshot file damaged, `restore latest`
+/// silently restored the one before it.
+#[test]
+fn latest_with_a_damaged_newest_snapshot_fails_and_names_it() {
+    let s = Scratch::new();
+    let repo = init(&s);
+    write(&s.path("src/a"), b"old\n");
+    ok(&repo, &format!("backup {}", s.path("src").display()));
+    let older = snapshot_ids(&repo);
+    write(&s.path("src/a"), b"new\n");
+    ok(&repo, &format!("backup {}", s.path("src").display()));
+    let newest = snapshot_ids(&repo)
+        .into_iter()
+        .find(|id| !older.contains(id))
+        .expect("a second snapshot");
+    flip_byte(&repo.join("snapshots").join(&newest), |_| 20);
+    let t = s.path("t");
+    for args in [
+        format!("restore latest --target {}", t.display()),
+        "ls latest".to_string(),
+        "dump latest /a".to_string(),
+        "forget latest".to_string(),
+        format!("restore {} --target {}", &newest[..8], t.display()),
+    ] {
+        let o = run(&repo, &args);
+        let e = err(&o);
+        assert_eq!(o.status.code(), Some(1), "{args}: {e}");
+        assert!(
+            e.contains(&newest),
+            "{args}: names the damaged snapshot: {e}"
+        );
+        assert_eq!(e.lines().count(), 1, "{args}: {e}");
+    }
+    assert!(!t.exists(), "something was restored");
+    assert!(err(&run(&repo, "restore latest --target /x")).contains("by its id"));
+    // An explicit id still restores.
+    let o = run(
+        &repo,
+        &format!("restore {} --target {}", older[0], t.display()),
+    );
+    assert!(o.status.success(), "{}", err(&o));
+    let a = std::fs::read(restored(&t, &s.path("src")).join("a")).unwrap();
+    assert_eq!(a, b"old\n");
+}
+
 #[test]
 fn kill_9_during_backup_leaves_a_repository_that_checks_and_completes() {
     let s = Scratch::new();

@@ -44,6 +44,16 @@ pub enum Error {
     #[error("pack {id} is not in the index: run `bunker repair index` first, so that its blobs are known")]
     UnindexedPack { id: String },
 
+    #[error(
+        "cannot tell which snapshot is the latest: {}; name a snapshot by its id instead \
+         (`bunker snapshots` lists the readable ones)",
+        .damaged.join("; ")
+    )]
+    LatestUnknown {
+        /// What is wrong with each snapshot file that could not be read.
+        damaged: Vec<String>,
+    },
+
     #[error("{} not found in the repository", describe_missing(.what, .id))]
     NotFound { what: &'static str, id: String },
 

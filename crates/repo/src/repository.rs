@@ -431,16 +431,23 @@ impl Repository {
     }
 
     /// Resolves `latest` or an id prefix of at least 1 hex digit to one snapshot.
+    ///
+    /// `latest` is the newest snapshot `filter` matches, and only while every snapshot
+    /// file reads: a damaged one may be the newest, and restoring an older snapshot in
+    /// its place without a word would pass old data for new. Then this fails with
+    /// [`Error::LatestUnknown`], which names the damaged files; an explicit id still works.
     pub fn find_snapshot(
         &self,
         spec: &str,
         filter: &crate::snapshot::SnapshotFilter,
     ) -> Result<Snapshot> {
-        if let Ok(id) = spec.parse::<Id>() {
-            return self.load_snapshot(&id);
-        }
-        let snaps = self.snapshots()?;
         if spec == "latest" {
+            let (snaps, damaged) = self.load_snapshots()?;
+            if !damaged.is_empty() {
+                return Err(Error::LatestUnknown {
+                    damaged: damaged.iter().map(Error::to_string).collect(),
+                });
+            }
             return snaps
                 .into_iter()
                 .rfind(|s| filter.matches(s))
@@ -449,20 +456,10 @@ impl Repository {
                     id: "latest".into(),
                 });
         }
-        let mut found: Vec<Snapshot> = snaps
-            .into_iter()
-            .filter(|s| s.id.to_hex().starts_with(spec))
-            .collect();
-        match found.len() {
-            1 => Ok(found.remove(0)),
-            0 => Err(Error::NotFound {
-                what: "snapshot",
-                id: spec.into(),
-            }),
-            _ => Err(Error::Invalid(format!(
-                "snapshot prefix {spec} is ambiguous: give more digits"
-            ))),
-        }
+        // A prefix is resolved among the files, damaged ones included: a prefix of a
+        // damaged snapshot says so instead of matching another one.
+        let id = self.find_file(FileType::Snapshot, spec)?;
+        self.load_snapshot(&id)
     }
 
     /// The snapshots a multi-snapshot command works on, as restic selects them: each of
@@ -507,7 +504,7 @@ impl Repository {
                 id: prefix.into(),
             }),
             _ => Err(Error::Invalid(format!(
-                "{} prefix {prefix} is ambiguous",
+                "{} prefix {prefix} is ambiguous: give more digits",
                 ft.name()
             ))),
         }
