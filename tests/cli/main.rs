@@ -7,6 +7,7 @@ mod util;
 mod check;
 mod daemon;
 mod daemon_http;
+mod disk;
 mod errors;
 mod forget;
 mod fuzz;

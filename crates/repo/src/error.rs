@@ -83,6 +83,9 @@ fn describe_storage(op: &str, location: &str, path: &str, e: &opendal::Error) ->
     } else {
         format!("{location}/{path}")
     };
+    if let Some(disk) = disk_error(e) {
+        return format!("{disk} at {at}");
+    }
     let hint = match e.kind() {
         K::PermissionDenied => "access denied: check the credentials and their permissions",
         K::ConfigInvalid => "the storage settings are invalid",
@@ -124,6 +127,26 @@ fn describe_storage(op: &str, location: &str, path: &str, e: &opendal::Error) ->
     format!("storage {op} failed on {at}: {said}")
 }
 
+/// What a local disk said, for the OS errors that say it all: a full disk, a failing
+/// one, a read-only mount. opendal marks them temporary, but trying again cannot help.
+fn disk_error(e: &opendal::Error) -> Option<&'static str> {
+    use nix::errno::Errno;
+    let mut cause = std::error::Error::source(e);
+    while let Some(c) = cause {
+        if let Some(io) = c.downcast_ref::<std::io::Error>() {
+            return match Errno::from_raw(io.raw_os_error()?) {
+                Errno::ENOSPC => Some("no space left on device"),
+                Errno::EDQUOT => Some("disk quota exceeded"),
+                Errno::EIO => Some("input/output error (the disk reports a failure)"),
+                Errno::EROFS => Some("read-only file system"),
+                _ => None,
+            };
+        }
+        cause = c.source();
+    }
+    None
+}
+
 /// Drops the query of every URL in `text`: a SAS token or a presigned signature travels
 /// there, and errors are printed.
 fn without_url_queries(text: &str) -> String {
@@ -153,7 +176,8 @@ fn describe_missing(what: &str, id: &str) -> String {
 impl Error {
     /// Whether repeating the same operation may succeed (a network blip, a busy server).
     pub fn is_temporary(&self) -> bool {
-        matches!(self, Error::Storage { source, .. } if source.is_temporary())
+        matches!(self, Error::Storage { source, .. }
+            if source.is_temporary() && disk_error(source).is_none())
     }
 
     pub(crate) fn corrupt(what: &'static str, id: &Id, reason: impl Into<String>) -> Error {
@@ -187,6 +211,24 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 #[cfg(test)]
 mod tests {
+    /// Regression (issue 14): a full local disk said "the service did not answer in
+    /// time, even after retries".
+    #[test]
+    fn a_full_disk_says_so_and_is_not_temporary() {
+        let io = std::io::Error::from_raw_os_error(nix::errno::Errno::ENOSPC as i32);
+        let e = super::Error::Storage {
+            op: "write",
+            location: "/srv/repo".into(),
+            path: "data/ab/abcd".into(),
+            source: Box::new(opendal::raw::new_std_io_error(io)),
+        };
+        assert_eq!(
+            e.to_string(),
+            "no space left on device at /srv/repo/data/ab/abcd"
+        );
+        assert!(!e.is_temporary());
+    }
+
     #[test]
     fn url_queries_are_not_printed() {
         assert_eq!(

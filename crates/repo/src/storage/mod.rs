@@ -13,7 +13,9 @@ use opendal::ErrorKind;
 use crate::error::{Error, Result};
 use crate::id::Id;
 
+mod disk_faults;
 mod faults;
+mod local;
 mod location;
 mod services;
 
@@ -81,6 +83,8 @@ pub struct Storage {
     pack_op: Option<opendal::blocking::Operator>,
     location: String,
     local_root: Option<PathBuf>,
+    /// The modes of new files and directories on a local disk (see `local`).
+    modes: local::Modes,
     /// Whether writes go to a temporary name and are renamed into place (local disks
     /// and SFTP; an object store's PUT is atomic by itself).
     rename_into_place: bool,
@@ -114,11 +118,13 @@ impl Storage {
     }
 
     /// Opens storage for a new repository, creating a local directory if needed (a
-    /// bucket or container must exist).
+    /// bucket or container must exist). A directory bunker creates is private (0700).
     pub fn create(location: &str, opts: &StorageOptions) -> Result<Storage> {
         let parsed = Location::parse(location)?;
         if let Location::Local(root) = &parsed {
-            std::fs::create_dir_all(root).map_err(|e| Error::io(root, e))?;
+            local::Modes::PRIVATE
+                .create_dirs(root)
+                .map_err(|e| Error::io(root, e))?;
         }
         Self::build(parsed, opts)
     }
@@ -140,8 +146,14 @@ impl Storage {
         let (op, pack_op, local_root, connections) = match &location {
             Location::Local(root) => {
                 let builder = opendal::services::Fs::default().root(&root.to_string_lossy());
-                let op = opendal::Operator::new(builder)
+                let mut op = opendal::Operator::new(builder)
                     .map_err(|e| storage_err("open", &name, "", e))?;
+                if let Some(spec) = std::env::var("BUNKER_INJECT_DISK_FAULTS")
+                    .ok()
+                    .filter(|v| !v.is_empty())
+                {
+                    op = op.layer(disk_faults::DiskFaultLayer::parse(&spec)?);
+                }
                 (blocking(op)?, None, Some(root.clone()), 1)
             }
             remote => {
@@ -162,6 +174,10 @@ impl Storage {
             op,
             pack_op,
             location: name,
+            modes: local_root
+                .as_deref()
+                .map(local::Modes::of)
+                .unwrap_or(local::Modes::PRIVATE),
             local_root,
             rename_into_place: matches!(location, Location::Local(_) | Location::Sftp { .. }),
             connections,
@@ -270,7 +286,9 @@ impl Storage {
     /// Object stores give that with one PUT (with Content-MD5 where the service takes
     /// it, so a body damaged on the way is refused). Local disks and SFTP write under a
     /// temporary name in `.tmp/` (fsynced on close), rename into place, then fsync the
-    /// directory: a file that is there is durable.
+    /// directory: a file that is there is durable. A write that fails (a full disk)
+    /// removes its temporary file at once. On a local disk the file is made read-only
+    /// and its directories private before it gets its name (see `local`).
     fn write_path(&self, path: &str, data: Vec<u8>) -> Result<()> {
         let len = data.len() as u64;
         if !self.rename_into_place {
@@ -281,18 +299,28 @@ impl Storage {
             path.replace('/', "_"),
             rand::random::<u64>()
         );
-        let meta = self
+        let written = self
             .op
             .write(&tmp, data)
-            .map_err(|e| self.err("write", path, e))?;
-        if let Err(e) = check_written(path, &meta, len) {
+            .map_err(|e| self.err("write", path, e))
+            .and_then(|meta| check_written(path, &meta, len));
+        if let Err(e) = written {
+            // Removing our own temporary file is no deletion of repository data: an
+            // append-only client removes it too.
             let _ = self.op.delete(&tmp);
             return Err(e);
         }
-        if let Err(e) = self.op.rename(&tmp, path) {
-            if !self.append_only {
+        if let Some(root) = &self.local_root {
+            self.modes.seal_file(&root.join(&tmp));
+            let dir = root.join(path);
+            let dir = dir.parent().unwrap_or(root);
+            if let Err(e) = self.modes.create_dirs(dir) {
                 let _ = self.op.delete(&tmp);
+                return Err(Error::io(dir, e));
             }
+        }
+        if let Err(e) = self.op.rename(&tmp, path) {
+            let _ = self.op.delete(&tmp);
             return Err(self.err("rename", path, e));
         }
         self.sync_dir_of(path)
@@ -497,7 +525,7 @@ impl Storage {
     }
 
     /// Creates the directory layout restic expects (local disks and SFTP need the 256
-    /// data dirs; object stores have no directories).
+    /// data dirs; object stores have no directories). Local directories are private.
     pub fn create_layout(&self) -> Result<()> {
         if !self.rename_into_place {
             return Ok(());
@@ -507,9 +535,18 @@ impl Storage {
             .to_vec();
         dirs.extend((0..256).map(|i| format!("data/{i:02x}/")));
         for d in dirs {
-            self.op
-                .create_dir(&d)
-                .map_err(|e| self.err("mkdir", &d, e))?;
+            match &self.local_root {
+                Some(root) => {
+                    let dir = root.join(&d);
+                    self.modes
+                        .create_dirs(&dir)
+                        .map_err(|e| Error::io(dir, e))?
+                }
+                None => self
+                    .op
+                    .create_dir(&d)
+                    .map_err(|e| self.err("mkdir", &d, e))?,
+            }
         }
         Ok(())
     }
