@@ -7,28 +7,45 @@ use bunker_catalog::{audit, AuditEvent, Catalog};
 
 use super::Globals;
 
-/// Command-line words without the values of password options.
-fn redacted_args() -> Vec<String> {
+/// Whether a long option's value is a secret or produces one: every password option
+/// (`--password-command`, `--to-password-command`, `--new-password-file`, ...), and
+/// the options that carry tokens, keys or connection strings with a password inside.
+fn is_secret_option(name: &str) -> bool {
+    let name = name.trim_start_matches('-');
+    [
+        "password",
+        "secret",
+        "token",
+        "credential",
+        "dsn",
+        "conninfo",
+    ]
+    .iter()
+    .any(|word| name.contains(word))
+}
+
+/// Command-line words without the values of secret options.
+fn redacted(args: impl IntoIterator<Item = String>) -> Vec<String> {
     let mut out = Vec::new();
     let mut hide_next = false;
-    for a in std::env::args().skip(1) {
+    for a in args {
         if hide_next {
             out.push("<redacted>".into());
             hide_next = false;
             continue;
         }
-        let secret = [
-            "--password-command",
-            "--password-file",
-            "--new-password-file",
-        ];
-        if secret.contains(&a.as_str()) {
-            hide_next = true;
-        } else if secret.iter().any(|s| a.starts_with(&format!("{s}="))) {
-            out.push(format!("{}=<redacted>", a.split('=').next().unwrap_or("")));
+        if !a.starts_with("--") || a == "--" {
+            out.push(a);
             continue;
         }
-        out.push(a);
+        match a.split_once('=') {
+            Some((name, _)) if is_secret_option(name) => out.push(format!("{name}=<redacted>")),
+            None if is_secret_option(&a) => {
+                hide_next = true;
+                out.push(a);
+            }
+            _ => out.push(a),
+        }
     }
     out
 }
@@ -37,21 +54,22 @@ fn redacted_args() -> Vec<String> {
 /// `key passwd` removes the key it was opened with.
 pub struct Pending {
     event: AuditEvent,
-    repo: Option<bunker_repo::Repository>,
+    repo: Option<std::sync::Arc<bunker_repo::Repository>>,
 }
 
-/// Prepares the record of `action` (opening the repository with the cached key).
+/// Prepares the record of `action`. The repository is opened with the password, not
+/// from the key cache: only the WAL commands cache the master key (docs/security.md).
 pub fn prepare(g: &Globals, action: &str) -> Option<Pending> {
     let location = g.location().ok()?;
     let event = AuditEvent::new(
         action,
         &location,
         None,
-        serde_json::json!({ "command": redacted_args() }),
+        serde_json::json!({ "command": redacted(std::env::args().skip(1)) }),
     );
     Some(Pending {
         event,
-        repo: g.open_cached().ok(),
+        repo: g.open().ok(),
     })
 }
 
@@ -67,7 +85,7 @@ impl Pending {
     fn try_record(self, g: &Globals) -> Result<()> {
         let repo = match self.repo {
             Some(r) => r,
-            None => g.open_cached()?,
+            None => g.open()?,
         };
         audit::append_to_repository(&repo, &self.event)?;
         let state_dir = match g.config.as_ref().map(|_| g.load_config()) {
@@ -76,5 +94,45 @@ impl Pending {
         };
         Catalog::open(&state_dir.join("catalog.sqlite"))?.record_audit(&self.event)?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redacted;
+
+    /// Regression (issue 14, item 11): `--to-password-command "echo <password>"` was
+    /// stored verbatim in the audit log.
+    #[test]
+    fn every_password_option_is_redacted() {
+        let words = |s: &[&str]| s.iter().map(|w| w.to_string()).collect::<Vec<_>>();
+        let got = redacted(words(&[
+            "--password-command",
+            "echo hunter2",
+            "copy",
+            "--to",
+            "/r2",
+            "--to-password-command=echo hunter3",
+            "--to-password-file",
+            "/p",
+            "--new-password-command",
+            "echo hunter4",
+            "--from-password-file=/q",
+            "--dsn",
+            "host=db password=hunter5",
+            "--tag",
+            "nightly",
+            "--",
+            "--password-command",
+        ]));
+        let line = got.join(" ");
+        for secret in ["hunter", "/p", "/q"] {
+            assert!(!line.contains(secret), "{line}");
+        }
+        assert!(
+            line.contains("--to /r2") && line.contains("--tag nightly"),
+            "{line}"
+        );
+        assert!(line.contains("--to-password-command=<redacted>"), "{line}");
     }
 }

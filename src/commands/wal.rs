@@ -95,7 +95,8 @@ fn try_fetch(g: &Globals, a: &WalFetchArgs) -> Result<bool> {
 /// Streams WAL with pg_receivewal and stores what it writes: complete segments as
 /// archived files, the segment in progress as `NAME.streaming` every interval.
 pub fn receive(g: &Globals, a: WalReceiveArgs) -> Result<()> {
-    let repo = g.open_cached()?;
+    // Runs for hours: one scrypt at the start, no key cache.
+    let repo = g.open()?;
     let server = super::pg::server(&a.conn);
     let facts = server.cluster_facts()?;
     let system = facts.system_identifier.clone();

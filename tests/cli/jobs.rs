@@ -477,3 +477,145 @@ fn every_18446744073709551615ms1ms_and_feb_30_are_usage_errors_not_panics() {
         }
     }
 }
+
+/// The modes of everything below `root`: directories and files apart.
+fn modes_below(root: &Path) -> (Vec<u32>, Vec<u32>) {
+    use std::os::unix::fs::PermissionsExt;
+    let (mut dirs, mut files) = (Vec::new(), Vec::new());
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        dirs.push(std::fs::metadata(&d).unwrap().permissions().mode() & 0o7777);
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                files.push(std::fs::metadata(&p).unwrap().permissions().mode() & 0o7777);
+            }
+        }
+    }
+    for v in [&mut dirs, &mut files] {
+        v.sort();
+        v.dedup();
+    }
+    (dirs, files)
+}
+
+fn mode_of(p: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(p).unwrap().permissions().mode() & 0o7777
+}
+
+/// Regression (issue 14, item 11): under umask 022 repositories were created 0755/0644
+/// (key files included), `catalog.sqlite` 0644 in a 0755 state directory; the audit log
+/// stored `--to-password-command "echo <password>"`; `backup` cached the master key.
+#[test]
+fn repositories_and_state_are_private_and_no_secret_reaches_the_audit_log() {
+    let s = Scratch::new();
+    let (repo, second, state, cache) = (
+        s.repo(),
+        s.path("second"),
+        s.path("state/bunker"),
+        s.path("cache"),
+    );
+    std::fs::create_dir(s.path("src")).unwrap();
+    write(&s.path("src/file"), b"content\n");
+    // Under umask 022, as a login shell has it.
+    let run = |args: &[&str], pw: &str| {
+        let o = Command::new("sh")
+            .arg("-c")
+            .arg("umask 022 && exec \"$@\"")
+            .arg("sh")
+            .arg(bunker_bin())
+            .args(args)
+            .env("BUNKER_PASSWORD", pw)
+            .env("BUNKER_STATE_DIR", &state)
+            .env("BUNKER_CACHE_DIR", &cache)
+            .env_remove("BUNKER_REPOSITORY")
+            .output()
+            .unwrap();
+        ok(o)
+    };
+    let r = repo.to_str().unwrap();
+    run(&["-r", r, "init"], PASSWORD);
+    run(
+        &["-r", second.to_str().unwrap(), "init"],
+        "second-secret-pw",
+    );
+    run(
+        &["-r", r, "backup", s.path("src").to_str().unwrap()],
+        PASSWORD,
+    );
+    run(
+        &[
+            "-r",
+            r,
+            "copy",
+            "--to",
+            second.to_str().unwrap(),
+            "--to-password-command",
+            "echo second-secret-pw",
+        ],
+        PASSWORD,
+    );
+    // restic, under the same umask, is the reference: 0700 directories, 0400 files.
+    let oracle = s.path("restic-repo");
+    let o = Command::new("sh")
+        .arg("-c")
+        .arg("umask 022 && exec \"$@\"")
+        .arg("sh")
+        .arg(tool("restic"))
+        .arg("-r")
+        .arg(&oracle)
+        .arg("init")
+        .env("RESTIC_PASSWORD", PASSWORD)
+        .output()
+        .unwrap();
+    ok(o);
+    restic(&oracle, &["backup", s.path("src").to_str().unwrap()]);
+    let expected = modes_below(&oracle);
+    assert_eq!(expected, (vec![0o700], vec![0o400]), "restic's modes");
+    assert_eq!(modes_below(&repo), expected, "the repository");
+    assert_eq!(modes_below(&second), expected, "the copy's repository");
+    // The state directory and the catalog are the owner's alone.
+    assert_eq!(mode_of(&state), 0o700);
+    for f in std::fs::read_dir(&state).unwrap() {
+        let p = f.unwrap().path();
+        if p.is_file() {
+            assert_eq!(mode_of(&p), 0o600, "{}", p.display());
+        }
+    }
+    assert_eq!(mode_of(&state.join("catalog.sqlite")), 0o600);
+    // No command here is a WAL command: no master key in the cache.
+    assert!(!cache.join("keys").exists(), "a master key was cached");
+    let cfg = s.path("bunker.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[daemon]\nstate_dir = \"{}\"\n[repositories.r]\nurl = \"{}\"\npassword = \"x\"\n",
+            state.display(),
+            repo.display()
+        ),
+    )
+    .unwrap();
+    let audit = ok(bunker_cfg(&cfg, &["--json", "catalog", "audit"]));
+    assert!(audit.contains("copy"), "{audit}");
+    assert!(!audit.contains("second-secret-pw"), "{audit}");
+    // A repository an administrator opened to the group stays so, as restic keeps it.
+    std::fs::set_permissions(
+        repo.join("config"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o440),
+    )
+    .unwrap();
+    write(&s.path("src/more"), b"more\n");
+    run(
+        &["-r", r, "backup", s.path("src").to_str().unwrap()],
+        PASSWORD,
+    );
+    let newest = std::fs::read_dir(repo.join("snapshots"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .max_by_key(|p| std::fs::metadata(p).unwrap().modified().unwrap())
+        .unwrap();
+    assert_eq!(mode_of(&newest), 0o440);
+}

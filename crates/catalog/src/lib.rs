@@ -44,12 +44,34 @@ pub struct Catalog {
 impl Catalog {
     /// Opens the catalog at `path`, creating the file, its parent directories and the
     /// schema when needed, and migrating an older schema forward.
+    ///
+    /// The catalog names repositories, jobs, who ran what and the audit log: the file
+    /// (and SQLite's `-wal` and `-shm` beside it) is readable by its owner only, in
+    /// directories created 0700, whatever the umask; a file left readable by an older
+    /// version is made private.
     pub fn open(path: &Path) -> Result<Catalog> {
+        use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+        let io = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| Error::Io { path, source }
+        };
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|source| Error::Io {
-                path: dir.to_path_buf(),
-                source,
-            })?;
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(dir)
+                .map_err(io(dir))?;
+        }
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .mode(0o600)
+            .open(path)
+            .map_err(io(path))?;
+        for suffix in ["", "-wal", "-shm"] {
+            let mut file = path.as_os_str().to_owned();
+            file.push(suffix);
+            make_private(Path::new(&file)).map_err(io(Path::new(&file)))?;
         }
         let name = path.display().to_string();
         let conn = Connection::open(path).map_err(|e| Error::sqlite(&name, e))?;
@@ -80,6 +102,20 @@ impl Catalog {
         // SQLite rolled back whatever it had not committed.
         let mut conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
         f(&mut conn).map_err(|e| Error::sqlite(&self.name, e))
+    }
+}
+
+/// Takes the group's and others' permissions off a file bunker owns, if it exists.
+fn make_private(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    match std::fs::metadata(path) {
+        Ok(m) if m.permissions().mode() & 0o077 != 0 => std::fs::set_permissions(
+            path,
+            std::fs::Permissions::from_mode(m.permissions().mode() & 0o700),
+        ),
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e),
     }
 }
 

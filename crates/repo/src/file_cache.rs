@@ -8,6 +8,7 @@
 //! listed in the repository are removed when the directory is listed.
 
 use std::collections::HashSet;
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
 use crate::id::Id;
@@ -66,7 +67,11 @@ impl FileCache {
         let path = self.path(ft, id);
         let Some(dir) = path.parent() else { return };
         let tmp = dir.join(format!(".{}-{:08x}", id.to_hex(), rand::random::<u32>()));
-        let written = std::fs::create_dir_all(dir)
+        // Private like the repository it mirrors (restic's cache is 0700 too).
+        let written = std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
             .and_then(|()| std::fs::write(&tmp, data))
             .and_then(|()| std::fs::rename(&tmp, &path));
         if let Err(e) = written {

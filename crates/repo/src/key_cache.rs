@@ -1,6 +1,6 @@
-//! A local cache of the opened master key, for commands that run once per WAL segment
-//! (`wal-push`, `wal-fetch`): deriving the key with scrypt costs ~70 ms, more than
-//! storing a segment.
+//! A local cache of the opened master key, for the commands PostgreSQL runs once per
+//! WAL segment (`wal-push`, `wal-fetch`, and only those): deriving the key with scrypt
+//! costs ~70 ms, more than storing a segment.
 //!
 //! The cache file (mode 0600, in a 0700 directory) holds the master key, so it is as
 //! secret as the password file next to it. It is named after the hash of the

@@ -2,6 +2,7 @@
 //! state directory, released by the kernel when the holder exits, even by kill -9.
 
 use std::fs::File;
+use std::os::unix::fs::DirBuilderExt;
 use std::path::Path;
 
 use nix::fcntl::{Flock, FlockArg};
@@ -15,7 +16,10 @@ impl JobLock {
     /// Takes the job's lock, or returns None when another run holds it.
     pub fn try_acquire(state_dir: &Path, job: &str) -> std::io::Result<Option<JobLock>> {
         let dir = state_dir.join("locks");
-        std::fs::create_dir_all(&dir)?;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&dir)?;
         let file = File::options()
             .create(true)
             .truncate(false)

@@ -1,6 +1,7 @@
 //! What follows a backup: copies to secondary repositories, retention, prune, checks
 //! and restore drills.
 
+use std::os::unix::fs::DirBuilderExt;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -144,7 +145,12 @@ fn drill_files(
     snapshot: &Snapshot,
     scratch_root: &std::path::Path,
 ) -> Result<DrillReport, String> {
-    std::fs::create_dir_all(scratch_root).map_err(|e| e.to_string())?;
+    // Restored data: as private as the state directory it lives in.
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(scratch_root)
+        .map_err(|e| e.to_string())?;
     let scratch = tempfile_dir(scratch_root)?;
     let started = Local::now().fixed_offset();
     let t0 = Instant::now();
