@@ -341,21 +341,55 @@ fn repair_packs_salvages_the_readable_blobs_and_repair_snapshots_cuts_out_the_lo
     }
 }
 
-#[test]
-fn damaged_tree_blob_becomes_an_empty_directory_and_everything_else_restores() {
-    let s = Scratch::new();
-    let repo = s.repo();
-    bunker(&repo, &["init"]);
+/// A tree `a/` (with a subdirectory), `b/` and a top-level file, in `s/src`.
+fn tree_source(s: &Scratch) -> PathBuf {
     let src = s.path("src");
     write(&src.join("a/x.txt"), b"in a\n");
     write(&src.join("a/deeper/y.txt"), b"deeper in a\n");
     write(&src.join("b/z.bin"), &noise(300_000, 5));
     write(&src.join("top.txt"), b"top\n");
+    src
+}
+
+/// Flips a byte in the tree blob of `src/a` of the latest snapshot; returns the tree's
+/// id, its pack's id and the snapshot's id.
+fn damage_tree_of_a(repo: &Path, src: &Path) -> (String, String, String) {
+    let snap = snapshots(repo).pop().unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let tree = tree_of(repo, &snap, &src.join("a"));
+    let (pack_id, offset, length) = locate(repo, &tree);
+    flip_byte(&pack_path(repo, &pack_id), |_| offset + length / 2);
+    (tree, pack_id, snap)
+}
+
+/// Asserts that `root` holds what `tree_source` made, but for `a/`, which is empty.
+fn assert_all_but_a(root: &Path, what: &str) {
+    let names: Vec<String> = snapshot_tree(root)
+        .keys()
+        .map(|k| String::from_utf8_lossy(k).into_owned())
+        .collect();
+    assert_eq!(names, ["a", "b", "b/z.bin", "top.txt"], "{what}");
+    assert!(
+        std::fs::read(root.join("b/z.bin")).unwrap() == noise(300_000, 5),
+        "{what}"
+    );
+    assert_eq!(
+        std::fs::read(root.join("top.txt")).unwrap(),
+        b"top\n",
+        "{what}"
+    );
+}
+
+#[test]
+fn damaged_tree_blob_becomes_an_empty_directory_and_everything_else_restores() {
+    let s = Scratch::new();
+    let repo = s.repo();
+    bunker(&repo, &["init"]);
+    let src = tree_source(&s);
     bunker(&repo, &["backup", src.to_str().unwrap()]);
-    let snap = snapshots(&repo)[0]["id"].as_str().unwrap().to_string();
-    let tree = tree_of(&repo, &snap, &src.join("a"));
-    let (pack_id, offset, length) = locate(&repo, &tree);
-    flip_byte(&pack_path(&repo, &pack_id), |_| offset + length / 2);
+    let (tree, pack_id, snap) = damage_tree_of_a(&repo, &src);
 
     let o = run(&repo, &["check", "--read-data"]);
     let e = stderr(&o);
@@ -366,6 +400,7 @@ fn damaged_tree_blob_becomes_an_empty_directory_and_everything_else_restores() {
         "{e}"
     );
 
+    let copies = s.path("c");
     let out = bunker(
         &repo,
         &[
@@ -373,7 +408,7 @@ fn damaged_tree_blob_becomes_an_empty_directory_and_everything_else_restores() {
             "packs",
             &pack_id,
             "--copy-to",
-            s.path("c").to_str().unwrap(),
+            copies.to_str().unwrap(),
         ],
     );
     assert!(out.contains(&format!("lost: tree blob {tree}")), "{out}");
@@ -394,27 +429,60 @@ fn damaged_tree_blob_becomes_an_empty_directory_and_everything_else_restores() {
     let o = run(&repo, &["check", "--read-data"]);
     assert!(o.status.success(), "{}", stderr(&o));
     restic(&repo, &["check", "--read-data"]);
-    // What was intact restores whole; `a` is an empty directory.
-    let expected = s.path("expected");
-    write(&expected.join("b/z.bin"), &noise(300_000, 5));
-    write(&expected.join("top.txt"), b"top\n");
-    std::fs::create_dir_all(expected.join("a")).unwrap();
     for name in ["bunker", "restic"] {
         let t = s.path(&format!("t-{name}"));
         restore_by(name, &repo, "latest", &t);
-        let root = restored(&t, &src);
-        let names = |d: &Path| -> Vec<String> {
-            let mut v: Vec<String> = snapshot_tree(d)
-                .keys()
-                .map(|k| String::from_utf8_lossy(k).into_owned())
-                .collect();
-            v.sort();
-            v
-        };
-        assert_eq!(names(&root), names(&expected), "{name}");
-        assert!(std::fs::read(root.join("b/z.bin")).unwrap() == noise(300_000, 5));
-        assert_eq!(std::fs::read(root.join("top.txt")).unwrap(), b"top\n");
+        assert_all_but_a(&restored(&t, &src), name);
     }
+}
+
+#[test]
+fn bunker_repairs_a_damaged_tree_rustic_wrote_and_rustic_repairs_snapshots_bunker_wrote() {
+    let s = Scratch::new();
+    let src = tree_source(&s);
+    let copies = s.path("copies");
+    let copies = copies.to_str().unwrap();
+
+    // rustic's repository: bunker salvages the tree pack and rewrites the snapshot.
+    let theirs = s.path("theirs");
+    rustic(&theirs, &["init"]);
+    rustic(&theirs, &["backup", src.to_str().unwrap()]);
+    let (_, pack_id, _) = damage_tree_of_a(&theirs, &src);
+    bunker(&theirs, &["repair", "packs", &pack_id, "--copy-to", copies]);
+    bunker(&theirs, &["repair", "snapshots", "--forget"]);
+    rustic(&theirs, &["check", "--read-data"]);
+    let t = s.path("t-theirs");
+    rustic(&theirs, &["restore", "latest", t.to_str().unwrap()]);
+    let landed = match restored(&t, &src).exists() {
+        true => restored(&t, &src),
+        false => t.clone(),
+    };
+    assert_all_but_a(&landed, "rustic restores what bunker repaired");
+
+    // bunker's repository: bunker salvages the pack, rustic rewrites the snapshot.
+    let ours = s.path("ours");
+    bunker(&ours, &["init"]);
+    bunker(&ours, &["backup", src.to_str().unwrap()]);
+    let (_, pack_id, snap) = damage_tree_of_a(&ours, &src);
+    bunker(&ours, &["repair", "packs", &pack_id, "--copy-to", copies]);
+    rustic(&ours, &["repair", "snapshots", "--delete"]);
+    let snaps = snapshots(&ours);
+    assert_eq!(snaps.len(), 1, "rustic replaced the snapshot");
+    assert_ne!(snaps[0]["id"], snap.as_str());
+    let o = run(&ours, &["check", "--read-data"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let t = s.path("t-ours");
+    bunker(
+        &ours,
+        &["restore", "latest", "--target", t.to_str().unwrap()],
+    );
+    let root = restored(&t, &src);
+    assert!(std::fs::read(root.join("b/z.bin")).unwrap() == noise(300_000, 5));
+    assert_eq!(std::fs::read(root.join("top.txt")).unwrap(), b"top\n");
+    assert!(
+        !root.join("a/x.txt").exists(),
+        "what was in the damaged tree is gone"
+    );
 }
 
 #[test]
