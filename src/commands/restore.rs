@@ -60,7 +60,7 @@ pub fn run(g: &Globals, a: RestoreArgs) -> Result<()> {
     }
     if !r.damaged.is_empty() {
         return Err(Partial(format!(
-            "{} file(s) could not be restored completely: {}",
+            "{} item(s) not restored: {}",
             r.damaged.len(),
             r.damaged.join("; ")
         ))

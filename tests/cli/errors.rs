@@ -398,6 +398,10 @@ fn damaged_pack_fails_read_data_check_and_restore_saves_the_rest() {
     };
     let damaged: Vec<&String> = names.iter().filter(|n| listed(n)).collect();
     assert_eq!(damaged.len(), 1, "one file holds the flipped byte: {e}");
+    assert!(
+        !restored(&t, &src).join(damaged[0]).exists(),
+        "the damaged file is not left behind"
+    );
     for (i, n) in names.iter().enumerate() {
         if !damaged.contains(&n) {
             let got = std::fs::read(restored(&t, &src).join(n)).unwrap_or_default();

@@ -18,5 +18,6 @@ mod pg;
 mod pitr;
 mod prune;
 mod repair;
+mod restore;
 mod roundtrip;
 mod storage;

@@ -1,16 +1,20 @@
 //! `restore`: a snapshot (or part of it) back onto the file system, with content,
-//! metadata, hard links and holes. A damaged blob spoils only the file that needs it:
-//! every other file is restored and the damaged ones are listed.
+//! metadata, hard links and holes. Damage spoils only what needs it: a damaged blob
+//! its file, a damaged tree its directory; everything else is restored and what is not
+//! is listed. A file that cannot be restored whole is not left behind (a full-size file
+//! of zeros with the original times would pass for the real one), and nothing already
+//! in the target is written through (see `place`).
 
-use std::collections::HashMap;
-use std::fs::File;
+mod place;
+mod walk;
+
+use std::collections::{HashMap, HashSet};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
-use ignore::gitignore::{Gitignore, GitignoreBuilder};
 use rayon::prelude::*;
 
 use crate::error::{Error, Result};
@@ -58,7 +62,9 @@ pub struct RestoreResult {
     pub files: u64,
     pub dirs: u64,
     pub bytes: u64,
-    /// Files whose content could not be read back in full, with the reason.
+    /// What was not restored, with the reason: files whose content could not be read
+    /// back in full (no file is left at their name) and directories whose tree could not
+    /// be read (nothing below them is restored).
     pub damaged: Vec<String>,
     /// Metadata that could not be applied (ownership without root, devices...).
     pub warnings: Vec<String>,
@@ -66,80 +72,6 @@ pub struct RestoreResult {
 
 /// A file to restore (its index in the walk) with where each of its blobs lives.
 type FileJob = (usize, Vec<(Id, Option<BlobLocation>)>);
-
-struct Item {
-    /// Path inside the snapshot, starting with `/`.
-    path: PathBuf,
-    node: Node,
-}
-
-fn matcher(patterns: &[String]) -> Result<Option<Gitignore>> {
-    if patterns.is_empty() {
-        return Ok(None);
-    }
-    let mut b = GitignoreBuilder::new("/");
-    for p in patterns {
-        b.add_line(None, p)
-            .map_err(|e| Error::Invalid(format!("pattern {p:?}: {e}")))?;
-    }
-    Ok(Some(
-        b.build()
-            .map_err(|e| Error::Invalid(format!("patterns: {e}")))?,
-    ))
-}
-
-fn matches(m: &Gitignore, path: &Path, is_dir: bool) -> bool {
-    m.matched_path_or_any_parents(path, is_dir).is_ignore()
-}
-
-/// Collects what to restore, depth first, parents before children.
-fn walk(
-    repo: &Repository,
-    tree: &Id,
-    dir: &Path,
-    inc: Option<&Gitignore>,
-    exc: Option<&Gitignore>,
-    out: &mut Vec<Item>,
-) -> Result<bool> {
-    let tree = repo.load_tree(tree)?;
-    let mut any = false;
-    for node in tree.nodes {
-        let path = dir.join(node.os_name());
-        let is_dir = node.kind == NodeKind::Dir;
-        if exc.is_some_and(|m| matches(m, &path, is_dir)) {
-            continue;
-        }
-        let included = inc.is_none_or(|m| matches(m, &path, is_dir));
-        if is_dir {
-            let at = out.len();
-            let subtree = node.subtree;
-            out.push(Item {
-                path: path.clone(),
-                node,
-            });
-            let child = match subtree {
-                Some(id) => walk(
-                    repo,
-                    &id,
-                    &path,
-                    if included { None } else { inc },
-                    exc,
-                    out,
-                )?,
-                None => false,
-            };
-            if included || child {
-                any = true;
-            } else {
-                out.remove(at);
-            }
-        } else if included {
-            any = true;
-            out.push(Item { path, node });
-        }
-    }
-    Ok(any)
-}
 
 /// Whether a block is all zeros (such blocks are left as holes).
 fn is_zero(b: &[u8]) -> bool {
@@ -183,7 +115,7 @@ impl Restorer<'_> {
         locs: &[(Id, Option<BlobLocation>)],
         preloaded: Option<(&Id, u64, &[u8])>,
     ) -> std::result::Result<(), String> {
-        let f = File::create(dest).map_err(|e| format!("create: {e}"))?;
+        let f = place::new_file(dest).map_err(|e| format!("create: {e}"))?;
         let mut offset = 0u64;
         let mut first_err = None;
         let mut i = 0;
@@ -266,7 +198,7 @@ impl Restorer<'_> {
 
     fn restore_special(&self, dest: &Path, node: &Node) -> std::result::Result<(), String> {
         use nix::sys::stat::{mknod, Mode, SFlag};
-        let _ = std::fs::remove_file(dest);
+        place::free_name(dest).map_err(|e| e.to_string())?;
         let mode = Mode::from_bits_truncate(node.mode & 0o7777);
         let r = match node.kind {
             NodeKind::Symlink => {
@@ -296,29 +228,23 @@ pub fn restore(
 ) -> Result<RestoreResult> {
     let _lock = repo.lock(false)?;
     repo.load_index()?;
-    let inc = matcher(&opts.includes)?;
-    let exc = matcher(&opts.excludes)?;
-    let mut items = Vec::new();
-    walk(
-        repo,
-        &snapshot.tree,
-        Path::new("/"),
-        inc.as_ref(),
-        exc.as_ref(),
-        &mut items,
-    )?;
+    let inc = walk::matcher(&opts.includes)?;
+    let exc = walk::matcher(&opts.excludes)?;
+    let walk::Walk { items, unreadable } =
+        walk::Walk::snapshot(repo, &snapshot.tree, inc.as_ref(), exc.as_ref())?;
     std::fs::create_dir_all(target).map_err(|e| Error::io(target, e))?;
     let r = Restorer {
         repo,
         target: target.to_path_buf(),
         progress,
-        damaged: Mutex::default(),
+        damaged: Mutex::new(unreadable),
         warnings: Mutex::default(),
     };
     let mut result = RestoreResult::default();
+    // Parents before children: each directory is made real before anything goes in.
     for it in items.iter().filter(|i| i.node.kind == NodeKind::Dir) {
         let d = r.dest(&it.path);
-        std::fs::create_dir_all(&d).map_err(|e| Error::io(&d, e))?;
+        place::real_dir(&d).map_err(|e| Error::io(&d, e))?;
         result.dirs += 1;
     }
     // Hard links: the first path of an inode gets the content, later ones link to it.
@@ -371,15 +297,22 @@ pub fn restore(
             }
         }
     }
+    // Files not restored (by their index), whose hard links are not made either.
+    let spoiled: Mutex<HashSet<usize>> = Mutex::default();
     let finish_file = |i: usize, outcome: std::result::Result<(), String>| {
         let it = &items[i];
-        if let Err(e) = outcome {
-            r.damaged
-                .lock()
-                .expect("damaged")
-                .push(format!("{}: {e}", it.path.display()));
+        let dest = r.dest(&it.path);
+        match outcome {
+            Ok(()) => r.warn(&it.path, apply_metadata(&dest, &it.node)),
+            Err(e) => {
+                let _ = std::fs::remove_file(&dest);
+                spoiled.lock().expect("spoiled").insert(i);
+                r.damaged
+                    .lock()
+                    .expect("damaged")
+                    .push(format!("{}: not restored: {e}", it.path.display()));
+            }
         }
-        r.warn(&it.path, apply_metadata(&r.dest(&it.path), &it.node));
     };
     pool.install(|| {
         by_pack.par_iter_mut().for_each(|(pack, group)| {
@@ -437,11 +370,20 @@ pub fn restore(
             );
         });
     });
-    result.files = files.len() as u64;
+    let spoiled = spoiled.into_inner().expect("spoiled");
+    result.files = (files.len() - spoiled.len()) as u64;
     for (i, p) in links {
+        if spoiled.contains(&p) {
+            r.damaged.lock().expect("damaged").push(format!(
+                "{}: not restored: hard link to {}, which was not restored",
+                items[i].path.display(),
+                items[p].path.display()
+            ));
+            continue;
+        }
         let (dest, src) = (r.dest(&items[i].path), r.dest(&items[p].path));
-        let _ = std::fs::remove_file(&dest);
-        if let Err(e) = std::fs::hard_link(&src, &dest) {
+        let linked = place::free_name(&dest).and_then(|()| std::fs::hard_link(&src, &dest));
+        if let Err(e) = linked {
             r.warn(&items[i].path, vec![format!("hard link: {e}")]);
         }
         result.files += 1;
