@@ -1,7 +1,7 @@
 //! Where the repository password comes from: BUNKER_PASSWORD, a file, or a command.
 
 use std::path::Path;
-use std::process::Command;
+use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 
@@ -16,20 +16,10 @@ pub fn from_file(path: &Path) -> Result<String> {
 }
 
 /// Resolves the password in restic's order: command, file, environment, then a prompt.
-pub fn resolve(file: Option<&Path>, command: Option<&str>) -> Result<String> {
+/// The command runs for at most `timeout`.
+pub fn resolve(file: Option<&Path>, command: Option<&str>, timeout: Duration) -> Result<String> {
     if let Some(cmd) = command {
-        let out = Command::new("sh")
-            .arg("-c")
-            .arg(cmd)
-            .output()
-            .with_context(|| format!("running password command {cmd:?}"))?;
-        if !out.status.success() {
-            bail!(
-                "password command {cmd:?} failed: {}",
-                String::from_utf8_lossy(&out.stderr).trim()
-            );
-        }
-        return Ok(first_line(&String::from_utf8_lossy(&out.stdout)));
+        return Ok(bunker_jobs::password_command::run(cmd, timeout)?);
     }
     if let Some(f) = file {
         return from_file(f);

@@ -49,6 +49,15 @@ pub struct Cli {
     /// Run this shell command and use its output as the password
     #[arg(long, env = "BUNKER_PASSWORD_COMMAND", global = true)]
     pub password_command: Option<String>,
+    /// Stop a password command that has not answered after this long (e.g. 30s, 2m)
+    #[arg(
+        long,
+        env = "BUNKER_PASSWORD_TIMEOUT",
+        global = true,
+        value_parser = parse_duration,
+        default_value = "60s"
+    )]
+    pub password_timeout: std::time::Duration,
     /// Print results as JSON
     #[arg(long, global = true)]
     pub json: bool,

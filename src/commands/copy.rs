@@ -18,7 +18,7 @@ pub fn run(g: &Globals, a: CopyArgs) -> Result<()> {
     let password = match (&a.to_password_command, &a.to_password_file) {
         (None, None) => std::env::var("BUNKER_TO_PASSWORD")
             .context("no password for the destination: set BUNKER_TO_PASSWORD, --to-password-file or --to-password-command")?,
-        (cmd, file) => crate::password::resolve(file.as_deref(), cmd.as_deref())?,
+        (cmd, file) => crate::password::resolve(file.as_deref(), cmd.as_deref(), g.password_timeout)?,
     };
     let dst = Arc::new(Repository::open(storage, &password)?);
     let filter = a.filter.to_filter();

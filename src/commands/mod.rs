@@ -46,6 +46,7 @@ pub struct Globals {
     pub config: Option<PathBuf>,
     pub password_file: Option<PathBuf>,
     pub password_command: Option<String>,
+    pub password_timeout: std::time::Duration,
     pub json: bool,
     pub quiet: bool,
     pub threads: usize,
@@ -64,6 +65,7 @@ impl From<&Cli> for Globals {
             config: c.config.clone(),
             password_file: c.password_file.clone(),
             password_command: c.password_command.clone(),
+            password_timeout: c.password_timeout,
             json: c.json,
             quiet: c.quiet,
             threads: c.threads,
@@ -127,6 +129,7 @@ impl Globals {
         crate::password::resolve(
             self.password_file.as_deref(),
             self.password_command.as_deref(),
+            self.password_timeout,
         )
     }
 

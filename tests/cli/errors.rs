@@ -652,3 +652,50 @@ fn usage_errors_exit_2() {
         .env_remove("BUNKER_REPOSITORY");
     assert_fails(&run_with_stdin(&mut c, None), 1, "no repository given");
 }
+
+/// Regression (issue 14): a password command that never finished hung bunker forever;
+/// one that failed had what it printed in the error.
+#[test]
+fn password_command_times_out_and_fails_naming_it_not_its_output() {
+    let s = Scratch::new();
+    let repo = init(&s);
+    let started = Instant::now();
+    let o = bunker_cmd(&repo, PASSWORD)
+        .args([
+            "--password-timeout",
+            "1s",
+            "--password-command",
+            "sleep 30 & sleep 30",
+        ])
+        .args(["snapshots"])
+        .output()
+        .unwrap();
+    let e = err(&o);
+    assert!(started.elapsed() < Duration::from_secs(10), "{e}");
+    assert_eq!(o.status.code(), Some(1), "{e}");
+    assert_eq!(e.lines().count(), 1, "{e}");
+    assert!(
+        e.contains("\"sleep 30 & sleep 30\"") && e.contains("within 1s"),
+        "{e}"
+    );
+    let o = bunker_cmd(&repo, PASSWORD)
+        .env_remove("BUNKER_PASSWORD")
+        .args(["--password-command", "printf 'not it'; exit 4", "snapshots"])
+        .output()
+        .unwrap();
+    let e = err(&o);
+    assert_eq!(o.status.code(), Some(1), "{e}");
+    assert!(e.contains("exit status: 4"), "{e}");
+    assert_eq!(
+        e.matches("not it").count(),
+        1,
+        "the output is not shown: {e}"
+    );
+    // The same timeout, from the environment.
+    let o = bunker_cmd(&repo, PASSWORD)
+        .env("BUNKER_PASSWORD_TIMEOUT", "500ms")
+        .args(["--password-command", "sleep 20", "snapshots"])
+        .output()
+        .unwrap();
+    assert!(err(&o).contains("within 0.5s"), "{}", err(&o));
+}

@@ -6,6 +6,7 @@ pub mod alerts;
 pub mod config;
 pub mod drill;
 mod error;
+pub mod password_command;
 pub mod postgres;
 pub mod runner;
 pub mod status;

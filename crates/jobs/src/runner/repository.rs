@@ -1,6 +1,5 @@
 //! Opening a configured repository: storage options, password source, local cache.
 
-use std::process::Command;
 use std::sync::Arc;
 
 use bunker_repo::{Repository, Storage, StorageOptions};
@@ -26,23 +25,8 @@ pub fn password(cfg: &RepositoryConfig) -> Result<String, String> {
         return Ok(s.lines().next().unwrap_or("").to_string());
     }
     if let Some(c) = &cfg.password_command {
-        let out = Command::new("sh")
-            .arg("-c")
-            .arg(&c.0)
-            .output()
-            .map_err(|e| format!("running password command: {e}"))?;
-        if !out.status.success() {
-            return Err(format!(
-                "password command failed ({}): {}",
-                out.status,
-                String::from_utf8_lossy(&out.stderr).trim()
-            ));
-        }
-        return Ok(String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .next()
-            .unwrap_or("")
-            .to_string());
+        return crate::password_command::run(&c.0, crate::password_command::DEFAULT_TIMEOUT)
+            .map_err(|e| e.to_string());
     }
     Err("no password source".into())
 }
