@@ -18,11 +18,11 @@ use chrono::{DateTime, FixedOffset, Local};
 use ignore::gitignore::{Gitignore, GitignoreBuilder};
 use rayon::prelude::*;
 
+use crate::blob::BlobType;
 use crate::chunker::{ChunkSizes, Chunker};
 use crate::error::{Error, Result};
 use crate::fsnode::{is_cache_dir, node_from_metadata, NameCache};
 use crate::id::Id;
-use crate::pack::BlobType;
 use crate::repository::Repository;
 use crate::saver::BlobSaver;
 use crate::snapshot::{Snapshot, SnapshotFilter, SnapshotSummary};

@@ -8,10 +8,10 @@ use std::collections::HashMap;
 use std::io::Read;
 use std::sync::{Arc, Mutex};
 
+use crate::blob::BlobType;
 use crate::chunker::Chunker;
 use crate::error::{Error, Result};
 use crate::id::Id;
-use crate::pack::BlobType;
 use crate::repository::Repository;
 use crate::saver::BlobSaver;
 use crate::snapshot::Snapshot;

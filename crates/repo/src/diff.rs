@@ -13,9 +13,9 @@ use std::collections::HashSet;
 
 use rayon::prelude::*;
 
+use crate::blob::BlobType;
 use crate::error::{Error, Result};
 use crate::id::Id;
-use crate::pack::BlobType;
 use crate::repository::Repository;
 use crate::tree::{Node, NodeKind};
 

@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use crate::blob::BlobType;
 use crate::id::Id;
 
 /// Every failure the engine reports. The binary maps kinds to exit codes.
@@ -188,13 +189,9 @@ impl Error {
         }
     }
 
-    pub(crate) fn missing_blob(t: crate::pack::BlobType, id: &Id) -> Error {
-        let what = match t {
-            crate::pack::BlobType::Tree => "tree blob",
-            crate::pack::BlobType::Data => "data blob",
-        };
+    pub(crate) fn missing_blob(t: BlobType, id: &Id) -> Error {
         Error::NotFound {
-            what,
+            what: t.noun(),
             id: id.to_hex(),
         }
     }

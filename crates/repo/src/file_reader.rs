@@ -7,9 +7,9 @@ use std::sync::Arc;
 use crossbeam_channel::{bounded, Receiver};
 use rayon::prelude::*;
 
+use crate::blob::BlobType;
 use crate::error::Result;
 use crate::id::Id;
-use crate::pack::BlobType;
 use crate::repository::Repository;
 
 /// Blobs fetched in parallel per batch; two batches are in flight.

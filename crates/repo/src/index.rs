@@ -5,8 +5,9 @@ use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::blob::BlobType;
 use crate::id::Id;
-use crate::pack::{BlobType, PackedBlob};
+use crate::pack::PackedBlob;
 
 /// An index file as stored.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]

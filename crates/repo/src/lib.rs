@@ -2,6 +2,7 @@
 //! operation on a repository. It knows nothing of databases, schedules or HTTP.
 
 mod archiver;
+mod blob;
 mod check;
 mod chunker;
 mod config;
@@ -39,6 +40,7 @@ pub use archiver::{
     backup_dir, backup_paths, backup_stream, backup_streams, BackupOptions, BackupProgress,
     BackupResult, ParentChoice, StreamSink,
 };
+pub use blob::BlobType;
 pub use check::{check, CheckProgress, CheckReport, ReadData};
 pub use chunker::{ChunkSizes, Chunker, Polynomial};
 pub use config::Config;
@@ -52,7 +54,7 @@ pub use id::Id;
 pub use index::{IndexFile, MasterIndex};
 pub use keys::{hostname, KeyFile};
 pub use lock::{list_locks, remove_locks, Lock, LockFile};
-pub use pack::{parse_header, BlobType, PackedBlob};
+pub use pack::{parse_header, PackedBlob};
 pub use prune::{parse_bytes, prune, MaxUnused, PruneOptions, PrunePlan, PruneProgress};
 pub use repair::{
     repair_index, repair_packs, repair_snapshots, IndexRepair, Outcome, PackRepair,

@@ -1,19 +1,13 @@
 //! Pack files: encrypted blobs one after another, then the encrypted header that lists
 //! them, then the header's length as 4 little-endian bytes.
 
-use serde::{Deserialize, Serialize};
-
+use crate::blob::BlobType;
 use crate::crypto::{Key, OVERHEAD};
 use crate::error::{Error, Result};
 use crate::id::Id;
 
-/// What a blob holds: file content, or a directory listing.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
-#[serde(rename_all = "lowercase")]
-pub enum BlobType {
-    Data,
-    Tree,
-}
+/// Packs are closed once they reach this size (restic's default).
+pub const PACK_SIZE: usize = 16 * 1024 * 1024;
 
 /// One blob inside a pack, as the header and the index describe it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -52,7 +46,7 @@ impl PackBuilder {
             // Room for a full pack plus one largest blob and the header, reserved once:
             // growing by doubling would copy and could touch twice the pack's size.
             self.data
-                .reserve_exact(crate::saver::PACK_SIZE + crate::chunker::MAX_SIZE + 64 * 1024);
+                .reserve_exact(PACK_SIZE + crate::chunker::MAX_SIZE + 64 * 1024);
         }
         self.blobs.push(PackedBlob {
             blob_type,

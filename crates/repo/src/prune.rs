@@ -25,10 +25,10 @@ use std::sync::Arc;
 
 use rayon::prelude::*;
 
+use crate::blob::BlobType;
 use crate::error::{Error, Result};
 use crate::id::Id;
 use crate::index::{IndexFile, IndexPack};
-use crate::pack::BlobType;
 use crate::reindex::replace_index;
 use crate::repository::Repository;
 use crate::saver::BlobSaver;

@@ -7,6 +7,7 @@ use rayon::prelude::*;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+use crate::blob::BlobType;
 use crate::chunker::{Polynomial, Tables};
 use crate::config::Config;
 use crate::crypto::Key;
@@ -16,7 +17,6 @@ use crate::id::Id;
 use crate::index::{BlobLocation, MasterIndex};
 use crate::key_cache::open_master_key_cached;
 use crate::keys::{open_master_key, KeyFile};
-use crate::pack::BlobType;
 use crate::snapshot::Snapshot;
 use crate::storage::{FileType, Storage};
 use crate::tree::Tree;

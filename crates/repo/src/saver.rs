@@ -12,16 +12,15 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{bounded, Receiver, Sender};
 
+use crate::blob::BlobType;
 use crate::error::{Error, Result};
 use crate::id::Id;
 use crate::index::{IndexFile, IndexPack};
-use crate::pack::{BlobType, PackBuilder};
+use crate::pack::{PackBuilder, PACK_SIZE};
 use crate::repository::Repository;
 use crate::storage::FileType;
 use crate::unpacked::ZSTD_LEVEL;
 
-/// Packs are closed once they reach this size (restic's default).
-pub const PACK_SIZE: usize = 16 * 1024 * 1024;
 /// Write an index file when this many new blobs are waiting, or this much time passed.
 const INDEX_BLOBS: usize = 50_000;
 const INDEX_EVERY: Duration = Duration::from_secs(60);

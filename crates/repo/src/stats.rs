@@ -12,10 +12,10 @@ use std::collections::{HashMap, HashSet};
 use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 
+use crate::blob::BlobType;
 use crate::crypto::OVERHEAD;
 use crate::error::{Error, Result};
 use crate::id::Id;
-use crate::pack::BlobType;
 use crate::repository::Repository;
 use crate::snapshot::Snapshot;
 use crate::storage::FileType;

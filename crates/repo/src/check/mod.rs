@@ -16,10 +16,10 @@ use std::sync::Mutex;
 
 use rayon::prelude::*;
 
+use crate::blob::BlobType;
 use crate::error::Result;
 use crate::id::Id;
 use crate::index::IndexBlob;
-use crate::pack::BlobType;
 use crate::repository::Repository;
 use crate::storage::FileType;
 

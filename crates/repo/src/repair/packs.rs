@@ -10,10 +10,10 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use crate::blob::BlobType;
 use crate::error::{Error, Result};
 use crate::id::Id;
 use crate::index::{BlobLocation, IndexBlob, IndexPack};
-use crate::pack::BlobType;
 use crate::reindex::replace_index;
 use crate::repository::Repository;
 use crate::saver::{worker_threads, BlobSaver};

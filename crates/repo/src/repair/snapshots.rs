@@ -15,9 +15,9 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use crate::blob::BlobType;
 use crate::error::Result;
 use crate::id::Id;
-use crate::pack::BlobType;
 use crate::repository::Repository;
 use crate::saver::{worker_threads, BlobSaver};
 use crate::snapshot::Snapshot;

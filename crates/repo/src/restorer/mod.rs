@@ -17,11 +17,11 @@ use std::sync::Mutex;
 
 use rayon::prelude::*;
 
+use crate::blob::BlobType;
 use crate::error::{Error, Result};
 use crate::fsnode::apply_metadata;
 use crate::id::Id;
 use crate::index::BlobLocation;
-use crate::pack::BlobType;
 use crate::repository::Repository;
 use crate::snapshot::Snapshot;
 use crate::storage::FileType;
