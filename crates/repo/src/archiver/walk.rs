@@ -1,99 +1,30 @@
-//! `backup`: file trees and streams into a snapshot.
-//!
-//! Directories are walked with rayon, so files anywhere in the tree are read, chunked
-//! and hashed in parallel; the [`BlobSaver`] compresses, encrypts and uploads behind.
-//! With a parent snapshot, a file whose type, size, mtime, ctime and inode are unchanged
-//! keeps its old content list and is not read again.
+//! The tree walk of a file system backup. Directories are walked with rayon, so files
+//! anywhere in the tree are read, chunked and hashed in parallel. With a parent
+//! snapshot, a file whose type, size, mtime, ctime and inode are unchanged keeps its
+//! old content list and is not read again.
 
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::io::Read;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Component, Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
 
-use chrono::{DateTime, FixedOffset, Local};
+use chrono::Local;
 use ignore::gitignore::{Gitignore, GitignoreBuilder};
 use rayon::prelude::*;
 
+use super::{
+    effective_threads, find_parent, finish, thread_pool, Archiver, BackupOptions, BackupProgress,
+    BackupResult, StreamSink,
+};
 use crate::blob::BlobType;
-use crate::chunker::{ChunkSizes, Chunker};
 use crate::error::{Error, Result};
-use crate::fsnode::{is_cache_dir, node_from_metadata, NameCache};
-use crate::id::Id;
+use crate::fsnode::{is_cache_dir, node_from_metadata};
 use crate::repository::Repository;
-use crate::saver::BlobSaver;
-use crate::snapshot::{Snapshot, SnapshotFilter, SnapshotSummary};
-use crate::storage::FileType;
+use crate::snapshot::Snapshot;
 use crate::tree::{Node, NodeKind, Tree};
-
-/// Which snapshot a backup compares against.
-#[derive(Clone, Debug, Default)]
-pub enum ParentChoice {
-    /// The latest snapshot of the same host and paths.
-    #[default]
-    Auto,
-    /// Read every file (`--force`).
-    None,
-    /// A snapshot id or unique prefix.
-    Snapshot(String),
-}
-
-/// How to run a backup.
-#[derive(Clone, Debug, Default)]
-pub struct BackupOptions {
-    pub host: String,
-    pub tags: Vec<String>,
-    /// gitignore-syntax patterns.
-    pub excludes: Vec<String>,
-    pub exclude_caches: bool,
-    pub one_file_system: bool,
-    pub exclude_larger_than: Option<u64>,
-    pub parent: ParentChoice,
-    pub threads: usize,
-    pub time: Option<DateTime<FixedOffset>>,
-    /// Extra snapshot fields (bunker's own; restic ignores them).
-    pub extra: serde_json::Map<String, serde_json::Value>,
-    /// Chunk sizes for the streams of [`backup_streams`] (files always use restic's).
-    pub stream_chunks: ChunkSizes,
-}
-
-/// Live counters, read by progress displays.
-#[derive(Debug, Default)]
-pub struct BackupProgress {
-    pub files: AtomicU64,
-    pub dirs: AtomicU64,
-    pub bytes: AtomicU64,
-    pub files_new: AtomicU64,
-    pub files_changed: AtomicU64,
-    pub files_unmodified: AtomicU64,
-    pub dirs_new: AtomicU64,
-    pub dirs_changed: AtomicU64,
-    pub dirs_unmodified: AtomicU64,
-}
-
-/// A finished backup.
-#[derive(Debug)]
-pub struct BackupResult {
-    pub snapshot: Snapshot,
-    /// Files that could not be read (the snapshot was written without them).
-    pub warnings: Vec<String>,
-    /// Files that changed while they were read (stored as read).
-    pub changed: Vec<String>,
-}
-
-struct Archiver<'a> {
-    repo: &'a Repository,
-    saver: BlobSaver,
-    names: NameCache,
-    excludes: Gitignore,
-    opts: &'a BackupOptions,
-    progress: &'a BackupProgress,
-    warnings: Mutex<Vec<String>>,
-    changed: Mutex<Vec<String>>,
-}
 
 /// A directory of the snapshot's top: either a real path or a virtual parent of one.
 #[derive(Default)]
@@ -121,11 +52,7 @@ fn clean_path(p: &Path) -> Result<PathBuf> {
     Ok(out)
 }
 
-impl<'a> Archiver<'a> {
-    fn warn(&self, msg: String) {
-        self.warnings.lock().expect("warnings").push(msg);
-    }
-
+impl Archiver<'_> {
     fn excluded(&self, path: &Path, is_dir: bool) -> bool {
         self.excludes
             .matched_path_or_any_parents(path, is_dir)
@@ -135,12 +62,6 @@ impl<'a> Archiver<'a> {
     fn parent_tree(&self, parent: Option<&Node>) -> Option<Tree> {
         let id = parent.filter(|n| n.kind == NodeKind::Dir)?.subtree?;
         self.repo.load_tree(&id).ok()
-    }
-
-    fn save_tree(&self, mut tree: Tree) -> Result<Id> {
-        tree.sort();
-        let (id, _) = self.saver.save(BlobType::Tree, tree.to_blob())?;
-        Ok(id)
     }
 
     /// Saves one file system object; `None` when it is skipped (excluded, unreadable).
@@ -293,39 +214,6 @@ impl<'a> Archiver<'a> {
         Ok(true)
     }
 
-    /// Chunks a stream into data blobs; returns the content list and the byte count.
-    fn save_stream(&self, rd: impl Read, size_hint: Option<u64>) -> Result<(Vec<Id>, u64)> {
-        self.save_stream_with(rd, size_hint, ChunkSizes::RESTIC)
-    }
-
-    fn save_stream_with(
-        &self,
-        rd: impl Read,
-        size_hint: Option<u64>,
-        sizes: ChunkSizes,
-    ) -> Result<(Vec<Id>, u64)> {
-        let mut chunker = Chunker::with_sizes(rd, self.repo.chunker_tables(), size_hint, sizes);
-        let mut content = Vec::new();
-        let mut total = 0u64;
-        let mut buf = Vec::new();
-        while chunker
-            .next_chunk(&mut buf)
-            .map_err(|e| Error::io("read", e))?
-        {
-            total += buf.len() as u64;
-            self.progress
-                .bytes
-                .fetch_add(buf.len() as u64, Ordering::Relaxed);
-            // The next chunk's buffer: as large as what is left, at most a typical chunk.
-            let left = size_hint.map_or(u64::MAX, |n| n.saturating_sub(total));
-            let cap = left.min(sizes.min as u64 * 3) as usize;
-            let data = std::mem::replace(&mut buf, Vec::with_capacity(cap));
-            let (id, _) = self.saver.save(BlobType::Data, data)?;
-            content.push(id);
-        }
-        Ok((content, total))
-    }
-
     fn save_top(&self, dir: &TopDir, parent: Option<&Tree>) -> Result<Tree> {
         let nodes: Vec<Option<Node>> = dir
             .children
@@ -357,30 +245,6 @@ impl<'a> Archiver<'a> {
     }
 }
 
-fn summary(
-    p: &BackupProgress,
-    start: DateTime<FixedOffset>,
-    stats: crate::saver::SaverStats,
-) -> SnapshotSummary {
-    let g = |a: &AtomicU64| a.load(Ordering::Relaxed);
-    SnapshotSummary {
-        backup_start: Some(start),
-        backup_end: Some(Local::now().fixed_offset()),
-        files_new: g(&p.files_new),
-        files_changed: g(&p.files_changed),
-        files_unmodified: g(&p.files_unmodified),
-        dirs_new: g(&p.dirs_new),
-        dirs_changed: g(&p.dirs_changed),
-        dirs_unmodified: g(&p.dirs_unmodified),
-        data_blobs: stats.data_blobs,
-        tree_blobs: stats.tree_blobs,
-        data_added: stats.data_added,
-        data_added_packed: stats.data_added_packed,
-        total_files_processed: g(&p.files),
-        total_bytes_processed: g(&p.bytes),
-    }
-}
-
 fn build_excludes(patterns: &[String]) -> Result<Gitignore> {
     let mut b = GitignoreBuilder::new("/");
     for p in patterns {
@@ -389,61 +253,6 @@ fn build_excludes(patterns: &[String]) -> Result<Gitignore> {
     }
     b.build()
         .map_err(|e| Error::Invalid(format!("exclude patterns: {e}")))
-}
-
-fn thread_pool(threads: usize) -> Result<rayon::ThreadPool> {
-    rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .thread_name(|i| format!("bunker-read-{i}"))
-        .build()
-        .map_err(|e| Error::Invalid(format!("thread pool: {e}")))
-}
-
-fn effective_threads(opts: &BackupOptions) -> usize {
-    crate::saver::worker_threads(opts.threads)
-}
-
-fn new_snapshot(
-    opts: &BackupOptions,
-    paths: Vec<String>,
-    tree: Id,
-    parent: Option<Id>,
-    start: DateTime<FixedOffset>,
-) -> Snapshot {
-    Snapshot {
-        time: opts.time.unwrap_or(start),
-        parent,
-        tree,
-        paths,
-        hostname: opts.host.clone(),
-        username: crate::keys::whoami(),
-        uid: nix::unistd::getuid().as_raw(),
-        gid: nix::unistd::getgid().as_raw(),
-        excludes: opts.excludes.clone(),
-        tags: opts.tags.clone(),
-        original: None,
-        program_version: format!("bunker {}", env!("CARGO_PKG_VERSION")),
-        summary: None,
-        extra: opts.extra.clone(),
-        id: Id::default(),
-    }
-}
-
-fn find_parent(
-    repo: &Repository,
-    opts: &BackupOptions,
-    paths: &[String],
-) -> Result<Option<Snapshot>> {
-    match &opts.parent {
-        ParentChoice::None => Ok(None),
-        ParentChoice::Snapshot(spec) => repo
-            .find_snapshot(spec, &SnapshotFilter::default())
-            .map(Some),
-        ParentChoice::Auto => Ok(repo
-            .snapshots()?
-            .into_iter()
-            .rfind(|s| s.hostname == opts.host && s.has_exactly_paths(paths))),
-    }
 }
 
 /// The archiver of a file system backup, with its parent snapshot and that one's root
@@ -457,20 +266,7 @@ fn walker<'a>(
 ) -> Result<(Archiver<'a>, Option<Snapshot>, Option<Tree>)> {
     let parent = find_parent(repo, opts, snap_paths)?;
     repo.load_index()?;
-    let archiver = Archiver {
-        repo,
-        saver: BlobSaver::new(
-            repo.clone(),
-            effective_threads(opts),
-            repo.storage().connections(),
-        ),
-        names: NameCache::default(),
-        excludes: build_excludes(&opts.excludes)?,
-        opts,
-        progress,
-        warnings: Mutex::default(),
-        changed: Mutex::default(),
-    };
+    let archiver = Archiver::new(repo, opts, progress, build_excludes(&opts.excludes)?);
     let parent_tree = match &parent {
         Some(p) => Some(repo.load_tree(&p.tree)?),
         None => None,
@@ -561,13 +357,9 @@ pub fn backup_dir(
     let pool = thread_pool(effective_threads(opts))?;
     let mut tree =
         pool.install(|| archiver.save_dir_contents(&clean, parent_tree.as_ref(), meta.dev()))?;
-    let mut sink = StreamSink {
-        archiver: &archiver,
-        nodes: Vec::new(),
-        extra: serde_json::Map::new(),
-    };
+    let mut sink = StreamSink::new(&archiver);
     after(&mut sink)?;
-    let StreamSink { nodes, extra, .. } = sink;
+    let (nodes, extra) = sink.into_parts();
     for mut node in nodes {
         // The added files belong to the directory's owner, as its other files do.
         (node.uid, node.gid) = (meta.uid(), meta.gid());
@@ -589,165 +381,6 @@ pub fn backup_dir(
         archiver,
         &snap_opts,
         snap_paths,
-        tree_id,
-        parent.map(|p| p.id),
-        start,
-    )
-}
-
-fn finish(
-    archiver: Archiver<'_>,
-    opts: &BackupOptions,
-    paths: Vec<String>,
-    tree: Id,
-    parent: Option<Id>,
-    start: DateTime<FixedOffset>,
-) -> Result<BackupResult> {
-    let Archiver {
-        repo,
-        saver,
-        warnings,
-        changed,
-        progress,
-        ..
-    } = archiver;
-    // Packs, then index: both durable before the snapshot refers to them.
-    let stats = saver.finish()?;
-    let mut snap = new_snapshot(opts, paths, tree, parent, start);
-    snap.summary = Some(summary(progress, start, stats));
-    snap.id = repo.save_json(FileType::Snapshot, &snap)?;
-    Ok(BackupResult {
-        snapshot: snap,
-        warnings: warnings.into_inner().expect("warnings"),
-        changed: changed.into_inner().expect("changed"),
-    })
-}
-
-/// Backs up one stream as a file named `filename` at the snapshot's root. `check` runs
-/// after the stream ended and before the snapshot is written; an error from it (a
-/// command that exited non-zero) leaves no snapshot.
-pub fn backup_stream(
-    repo: Arc<Repository>,
-    rd: impl Read + Send,
-    filename: &str,
-    opts: &BackupOptions,
-    progress: &BackupProgress,
-    check: &mut dyn FnMut() -> Result<()>,
-) -> Result<BackupResult> {
-    let mut rd = Some(rd);
-    backup_streams(repo, opts, progress, &mut |sink| {
-        let rd = rd.take().expect("one stream");
-        sink.add(filename, 0o644, rd)?;
-        check()
-    })
-}
-
-/// Receives the streams of a [`backup_streams`] run: each becomes one file at the
-/// snapshot's root.
-pub struct StreamSink<'s, 'a> {
-    archiver: &'s Archiver<'a>,
-    nodes: Vec<Node>,
-    extra: serde_json::Map<String, serde_json::Value>,
-}
-
-impl StreamSink<'_, '_> {
-    /// Records a field in the snapshot (what only the end of the streams tells: sizes,
-    /// end times), beside the options' own extra fields.
-    pub fn set_extra(&mut self, key: &str, value: serde_json::Value) {
-        self.extra.insert(key.to_string(), value);
-    }
-
-    /// Reads `rd` to its end into a file `filename` with permission bits `mode`;
-    /// returns its size.
-    pub fn add(&mut self, filename: &str, mode: u32, rd: impl Read + Send) -> Result<u64> {
-        if filename.is_empty() || filename.contains('/') || filename == "." || filename == ".." {
-            return Err(Error::Invalid(format!(
-                "invalid stream file name {filename:?}"
-            )));
-        }
-        if self.nodes.iter().any(|n| n.name == filename.as_bytes()) {
-            return Err(Error::Invalid(format!("two streams named {filename:?}")));
-        }
-        let sizes = self.archiver.opts.stream_chunks;
-        let (content, size) = crate::read_ahead::with_read_ahead(rd, |rd| {
-            self.archiver.save_stream_with(rd, None, sizes)
-        })?;
-        let mut node = Node::new(filename.as_bytes().to_vec(), NodeKind::File);
-        let now = Local::now().fixed_offset();
-        node.mode = mode;
-        node.mtime = now;
-        node.atime = now;
-        node.ctime = now;
-        node.uid = nix::unistd::getuid().as_raw();
-        node.gid = nix::unistd::getgid().as_raw();
-        node.user = self.archiver.names.user(node.uid);
-        node.group = self.archiver.names.group(node.gid);
-        node.size = size;
-        node.content = content;
-        let progress = self.archiver.progress;
-        progress.files.fetch_add(1, Ordering::Relaxed);
-        progress.files_new.fetch_add(1, Ordering::Relaxed);
-        self.nodes.push(node);
-        Ok(size)
-    }
-}
-
-/// Backs up several streams (database dumps, command outputs) into one snapshot whose
-/// root holds one file per stream. `body` adds the streams; if it fails (a dump tool
-/// exited non-zero) no snapshot is written, and the data already stored is reused by
-/// the next run.
-pub fn backup_streams(
-    repo: Arc<Repository>,
-    opts: &BackupOptions,
-    progress: &BackupProgress,
-    body: &mut dyn FnMut(&mut StreamSink<'_, '_>) -> Result<()>,
-) -> Result<BackupResult> {
-    let _lock = repo.lock(false)?;
-    let start = Local::now().fixed_offset();
-    repo.load_index()?;
-    let archiver = Archiver {
-        repo: &repo,
-        saver: BlobSaver::new(
-            repo.clone(),
-            effective_threads(opts),
-            repo.storage().connections(),
-        ),
-        names: NameCache::default(),
-        excludes: build_excludes(&[])?,
-        opts,
-        progress,
-        warnings: Mutex::default(),
-        changed: Mutex::default(),
-    };
-    let mut sink = StreamSink {
-        archiver: &archiver,
-        nodes: Vec::new(),
-        extra: serde_json::Map::new(),
-    };
-    body(&mut sink)?;
-    let StreamSink {
-        mut nodes, extra, ..
-    } = sink;
-    let mut snap_opts = opts.clone();
-    snap_opts.extra.extend(extra);
-    if nodes.is_empty() {
-        return Err(Error::Invalid(
-            "nothing to back up: no stream was given".into(),
-        ));
-    }
-    nodes.sort_by(|a, b| a.name.cmp(&b.name));
-    let paths: Vec<String> = nodes
-        .iter()
-        .map(|n| format!("/{}", String::from_utf8_lossy(&n.name)))
-        .collect();
-    // Streams reuse nothing of a parent but the record of it: the newest snapshot of
-    // the same host and files.
-    let parent = find_parent(&repo, opts, &paths)?;
-    let tree_id = archiver.save_tree(Tree { nodes })?;
-    finish(
-        archiver,
-        &snap_opts,
-        paths,
         tree_id,
         parent.map(|p| p.id),
         start,
