@@ -2,10 +2,11 @@
 //! `index/`, `snapshots/`, `locks/`) over an `opendal` operator.
 //!
 //! The engine is synchronous and parallel with threads; opendal is async, so storage
-//! owns a small tokio runtime and uses opendal's blocking operator on top of it.
+//! uses opendal's blocking operator on top of one small tokio runtime that every
+//! `Storage` of the process shares.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::OnceLock;
 
 use opendal::options::ListOptions;
 use opendal::ErrorKind;
@@ -94,7 +95,24 @@ pub struct Storage {
     /// stored (Azure and GCS report one; S3 checks the Content-MD5 bunker sends).
     verify_md5: bool,
     append_only: bool,
-    _runtime: Arc<tokio::runtime::Runtime>,
+}
+
+/// The process's one tokio runtime, built on first use. A runtime per `Storage` cost
+/// two worker threads and a blocking pool for each repository a command opens (`copy`
+/// opens two, the daemon one per job and run), none of them shared.
+fn runtime() -> Result<&'static tokio::runtime::Runtime> {
+    static RUNTIME: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
+    if let Some(rt) = RUNTIME.get() {
+        return Ok(rt);
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("bunker-io")
+        .enable_all()
+        .build()
+        .map_err(|e| Error::io("tokio runtime", e))?;
+    // Two threads racing here: one runtime is kept, the other dropped unused.
+    Ok(RUNTIME.get_or_init(|| rt))
 }
 
 impl Storage {
@@ -130,15 +148,7 @@ impl Storage {
     }
 
     fn build(location: Location, opts: &StorageOptions) -> Result<Storage> {
-        let runtime = Arc::new(
-            tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .thread_name("bunker-io")
-                .enable_all()
-                .build()
-                .map_err(|e| Error::io("tokio runtime", e))?,
-        );
-        let _guard = runtime.enter();
+        let _guard = runtime()?.enter();
         let name = location.to_string();
         let blocking = |op| {
             opendal::blocking::Operator::new(op).map_err(|e| storage_err("open", &name, "", e))
@@ -183,7 +193,6 @@ impl Storage {
             connections,
             verify_md5: matches!(location, Location::Azure { .. } | Location::Gcs { .. }),
             append_only: opts.append_only(),
-            _runtime: runtime,
         })
     }
 
