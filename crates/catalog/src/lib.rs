@@ -1,5 +1,5 @@
-//! bunker's local catalog: job runs, drill results, open alert incidents and the audit
-//! log, in one SQLite file under the state directory.
+//! bunker's local catalog: job runs, drill results, open alert incidents, notifications
+//! not yet delivered and the audit log, in one SQLite file under the state directory.
 //!
 //! The catalog is a convenience, not the truth: repositories hold the snapshots, the
 //! drill reports (`drills/`) and the audit log (`audit/`), and [`rebuild::rebuild`]
@@ -18,6 +18,7 @@ mod incidents;
 mod liveness;
 mod marks;
 mod objects;
+mod outbox;
 pub mod rebuild;
 mod runs;
 mod schema;
@@ -26,6 +27,7 @@ pub use audit::AuditEvent;
 pub use drills::DrillRecord;
 pub use error::{Error, Result};
 pub use incidents::Incident;
+pub use outbox::{NewNotification, Outgoing};
 pub use runs::{Outcome, Run, RunResult, Trigger};
 
 /// How long a write waits for another process (a CLI `bunker run` beside the daemon)

@@ -80,8 +80,27 @@ CREATE TABLE state (
 );
 ";
 
+/// Version 2: the outbox of notifications not yet delivered.
+const V2: &str = "
+CREATE TABLE outbox (
+    id           INTEGER PRIMARY KEY AUTOINCREMENT,
+    notifier     TEXT NOT NULL,
+    job          TEXT NOT NULL,
+    kind         TEXT NOT NULL,
+    -- The event as the notifier's library serialises it.
+    payload      TEXT NOT NULL,
+    created      TEXT NOT NULL,
+    attempts     INTEGER NOT NULL DEFAULT 0,
+    next_attempt TEXT NOT NULL,
+    last_error   TEXT,
+    -- While a process is sending it: until when the others leave it alone.
+    claimed_until TEXT
+);
+CREATE INDEX outbox_due ON outbox (next_attempt);
+";
+
 /// Every migration, oldest first: entry `i` takes the schema from version `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[V1];
+const MIGRATIONS: &[&str] = &[V1, V2];
 
 /// The schema version this code writes.
 pub(crate) const CURRENT: u32 = MIGRATIONS.len() as u32;

@@ -100,6 +100,7 @@ pub fn run(config_path: &Path) -> Result<(), Error> {
         start(&shared, &job, Trigger::CatchUp);
     }
     spawn_probe(&shared);
+    spawn_outbox(&shared);
 
     let mut next = next_runs(&shared.config(), now);
     let mut last_eval = std::time::Instant::now();
@@ -170,6 +171,7 @@ pub fn run(config_path: &Path) -> Result<(), Error> {
         if last_eval.elapsed() >= EVALUATE_EVERY {
             last_eval = std::time::Instant::now();
             evaluate(&shared, now, None);
+            spawn_outbox(&shared);
             if let Err(e) = catalog.set_daemon_heartbeat(now) {
                 warn!(error = %e, "heartbeat not recorded");
             }
@@ -235,6 +237,24 @@ fn start(shared: &Arc<Shared>, job: &str, trigger: Trigger) {
             Err(e) => warn!(job = %job, error = %e, "run refused"),
         }
         shared.send(Command::Finished(job));
+    });
+}
+
+/// Sends the notifications that are due for another try, on a thread of its own (a
+/// receiver that times out must not hold up the schedule); one pass at a time.
+fn spawn_outbox(shared: &Arc<Shared>) {
+    if !shared.start_outbox_pass() {
+        return;
+    }
+    let shared = shared.clone();
+    std::thread::spawn(move || {
+        let config = shared.config();
+        Alerter {
+            config: &config,
+            catalog: &shared.catalog,
+        }
+        .deliver_pending(Utc::now());
+        shared.end_outbox_pass();
     });
 }
 

@@ -1,6 +1,7 @@
 //! What the scheduler loop, the run threads and the HTTP endpoint share.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::Sender;
 use std::sync::{Arc, Mutex, RwLock};
 
@@ -24,6 +25,8 @@ pub struct Shared {
     running: Mutex<BTreeSet<String>>,
     reachable: Mutex<BTreeMap<String, bool>>,
     tx: Mutex<Sender<Command>>,
+    /// A pass over the outbox is going.
+    outbox_busy: AtomicBool,
 }
 
 impl Shared {
@@ -34,6 +37,7 @@ impl Shared {
             running: Mutex::default(),
             reachable: Mutex::default(),
             tx: Mutex::new(tx),
+            outbox_busy: AtomicBool::new(false),
         }
     }
 
@@ -69,6 +73,15 @@ impl Shared {
 
     pub fn release(&self, job: &str) {
         self.running.lock().expect("running").remove(job);
+    }
+
+    /// Starts a pass over the outbox; false when one is going already.
+    pub fn start_outbox_pass(&self) -> bool {
+        !self.outbox_busy.swap(true, Ordering::AcqRel)
+    }
+
+    pub fn end_outbox_pass(&self) {
+        self.outbox_busy.store(false, Ordering::Release);
     }
 
     pub fn set_reachable(&self, repo: &str, up: bool) {

@@ -43,13 +43,15 @@ pub enum EventKind {
     Unreachable,
     /// A recovery objective (RPO/RTO) is not met.
     Objective,
+    /// A notification to another target could not be delivered before it expired.
+    Delivery,
     /// The condition behind an earlier alert is gone.
     Recovery,
     /// A test message sent on request, to prove the channel works.
     Test,
 }
 
-const ALL_KINDS: [EventKind; 12] = [
+const ALL_KINDS: [EventKind; 13] = [
     EventKind::Start,
     EventKind::Success,
     EventKind::Failure,
@@ -60,6 +62,7 @@ const ALL_KINDS: [EventKind; 12] = [
     EventKind::Drill,
     EventKind::Unreachable,
     EventKind::Objective,
+    EventKind::Delivery,
     EventKind::Recovery,
     EventKind::Test,
 ];
@@ -78,6 +81,7 @@ impl EventKind {
             EventKind::Drill => "drill",
             EventKind::Unreachable => "unreachable",
             EventKind::Objective => "objective",
+            EventKind::Delivery => "delivery",
             EventKind::Recovery => "recovery",
             EventKind::Test => "test",
         }
@@ -88,7 +92,7 @@ impl EventKind {
         &ALL_KINDS
     }
 
-    /// True for the kinds that mean something is wrong: `failure` through `objective`.
+    /// True for the kinds that mean something is wrong: `failure` through `delivery`.
     pub fn is_alert(self) -> bool {
         matches!(
             self,
@@ -100,6 +104,7 @@ impl EventKind {
                 | EventKind::Drill
                 | EventKind::Unreachable
                 | EventKind::Objective
+                | EventKind::Delivery
         )
     }
 
@@ -116,6 +121,7 @@ impl EventKind {
             EventKind::Drill => "DRILL FAILED",
             EventKind::Unreachable => "UNREACHABLE",
             EventKind::Objective => "OBJECTIVE MISSED",
+            EventKind::Delivery => "UNDELIVERED",
             EventKind::Recovery => "RECOVERED",
             EventKind::Test => "TEST",
         }
@@ -143,8 +149,9 @@ impl FromStr for EventKind {
     }
 }
 
-/// One thing to tell people about, with enough context to act on it.
-#[derive(Clone, Debug, Serialize)]
+/// One thing to tell people about, with enough context to act on it. It is stored (as
+/// JSON) in the outbox until delivered, so it reads back as it was written.
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Event {
     pub kind: EventKind,
     pub job: String,
@@ -320,6 +327,16 @@ impl Notifier {
             Channel::Email(m) => email::send(self, m, e),
         }
     }
+}
+
+/// How long after its `attempt`-th failed try (1 for the first) a notification is
+/// tried again: 5 s, doubling, at most 10 minutes. A receiver back after a short outage
+/// hears within seconds; one down for hours gets six tries an hour.
+pub fn retry_delay(attempt: u32) -> Duration {
+    const FIRST: Duration = Duration::from_secs(5);
+    const MOST: Duration = Duration::from_secs(600);
+    let doublings = attempt.saturating_sub(1).min(16);
+    (FIRST * (1u32 << doublings)).min(MOST)
 }
 
 /// Why a notification was not delivered. The text is one line naming the notifier.

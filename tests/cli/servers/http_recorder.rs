@@ -67,7 +67,21 @@ pub struct HttpRecorder {
 impl HttpRecorder {
     /// Listens on `127.0.0.1` on a free port and records from now on.
     pub fn start() -> HttpRecorder {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind HTTP recorder");
+        HttpRecorder::start_on(0)
+    }
+
+    /// A free loopback port with nothing listening on it: a receiver that is down,
+    /// until [`HttpRecorder::start_on`] brings one up there.
+    pub fn reserve_port() -> u16 {
+        TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("bind a free port")
+            .port()
+    }
+
+    /// Listens on `127.0.0.1:port` (0: a free one) and records from now on.
+    pub fn start_on(port: u16) -> HttpRecorder {
+        let listener = TcpListener::bind(("127.0.0.1", port)).expect("bind HTTP recorder");
         let port = listener.local_addr().expect("local addr").port();
         let state = Arc::new(Mutex::new(State::default()));
         let stop = Arc::new(AtomicBool::new(false));

@@ -79,6 +79,12 @@ impl SmtpServer {
     /// With `login`, authentication is required and only that user and password pass
     /// (others get `535`); without, any credentials pass and AUTH is optional.
     pub fn start_with(security: SmtpSecurity, login: Option<(&str, &str)>) -> SmtpServer {
+        SmtpServer::start_on(security, login, 0)
+    }
+
+    /// Like [`SmtpServer::start_with`], on `port` (0: a free one), so that a test can
+    /// bring a receiver up where clients already tried to reach it.
+    pub fn start_on(security: SmtpSecurity, login: Option<(&str, &str)>, port: u16) -> SmtpServer {
         let python = python_with_aiosmtpd();
         let dir = tempfile::Builder::new()
             .prefix("bunker-smtp-")
@@ -98,6 +104,7 @@ impl SmtpServer {
             },
             "cert": cert, "key": key, "messages": messages,
             "port_file": dir.path().join("port"),
+            "port": port,
             "login": login.map(|(u, p)| [u, p]),
         });
         let log_path = dir.path().join("log");
@@ -343,7 +350,7 @@ async def main():
     loop = asyncio.get_running_loop()
     server = await loop.create_server(
         lambda: SMTP(Recorder(), **options),
-        host="127.0.0.1", port=0,
+        host="127.0.0.1", port=cfg["port"],
         ssl=context if mode == "tls" else None,
     )
     port = server.sockets[0].getsockname()[1]

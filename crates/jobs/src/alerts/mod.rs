@@ -1,10 +1,11 @@
 //! The runbooks' checks, built in: failure, late, size anomaly, slow run, verification
 //! and drill failure, unreachable repository, objectives breached. Each condition is an
 //! incident in the catalog, so its alert goes out once and a recovery message follows
-//! when it clears.
+//! when it clears. Every message passes through the catalog's outbox ([`outbox`]), so
+//! none is lost while a receiver is down.
 
 use bunker_catalog::{Catalog, Outcome, Run};
-use bunker_notify::{Event, EventKind, Notifier};
+use bunker_notify::{Event, EventKind};
 use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::{json, Map, Value};
 
@@ -31,7 +32,10 @@ pub struct Alerter<'a> {
 pub struct Delivery {
     pub notifier: String,
     pub kind: EventKind,
+    /// Why it was not delivered (yet).
     pub error: Option<String>,
+    /// It waits in the outbox for another try.
+    pub pending: bool,
 }
 
 fn human_bytes(n: u64) -> String {
@@ -72,26 +76,7 @@ pub fn grace(job: &JobConfig, interval: Option<TimeDelta>) -> TimeDelta {
 }
 
 impl Alerter<'_> {
-    fn notify(&self, job: &str, ev: &Event) -> Vec<Delivery> {
-        let Ok(cfg) = self.config.job(job) else {
-            return Vec::new();
-        };
-        let mut out = Vec::new();
-        for n in self.config.notifiers_of(cfg) {
-            if !n.wants(ev.kind) {
-                continue;
-            }
-            let error = send(&n, ev);
-            out.push(Delivery {
-                notifier: n.name.clone(),
-                kind: ev.kind,
-                error,
-            });
-        }
-        out
-    }
-
-    fn event(&self, kind: EventKind, job: &str, title: String, detail: String) -> Event {
+    pub(super) fn event(&self, kind: EventKind, job: &str, title: String, detail: String) -> Event {
         Event {
             kind,
             job: job.to_string(),
@@ -405,19 +390,6 @@ impl Alerter<'_> {
     }
 }
 
-fn send(n: &Notifier, ev: &Event) -> Option<String> {
-    match n.send(ev) {
-        Ok(()) => {
-            tracing::info!(notifier = %n.name, event = ev.kind.as_str(), job = %ev.job, "notified");
-            None
-        }
-        Err(e) => {
-            tracing::warn!(notifier = %n.name, event = ev.kind.as_str(), job = %ev.job, error = %e, "notification failed");
-            Some(e.to_string())
-        }
-    }
-}
-
 fn summary(r: &RunReport) -> String {
     let mut s = format!(
         "snapshot {} of {} files, {} read, {} added, in {:.1}s",
@@ -433,5 +405,6 @@ fn summary(r: &RunReport) -> String {
     s
 }
 
+mod outbox;
 #[cfg(test)]
 mod tests;

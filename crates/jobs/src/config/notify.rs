@@ -40,6 +40,9 @@ pub struct NotifyConfig {
     pub events: Option<Vec<EventKind>>,
     /// Longest a delivery may take.
     pub timeout: Option<Span>,
+    /// How long an undelivered message is retried before it is given up and the other
+    /// targets hear of it (default 24h).
+    pub expire_after: Option<Span>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
@@ -82,6 +85,12 @@ impl NotifyConfig {
             "none" => Ok(Tls::None),
             other => Err(format!("tls = {other:?}: use starttls, tls or none")),
         }
+    }
+
+    /// How long a message to this target is retried.
+    pub fn expire_after(&self) -> Duration {
+        self.expire_after
+            .map_or(Duration::from_secs(24 * 3600), |s| s.0)
     }
 
     /// The sender for this target.

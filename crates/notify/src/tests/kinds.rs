@@ -8,7 +8,7 @@ fn kind_names_round_trip_and_unknown_names_list_the_valid_ones() {
         assert_eq!(k.as_str().parse::<EventKind>(), Ok(k));
         assert_eq!(serde_json::to_value(k).unwrap(), k.as_str());
     }
-    assert_eq!(EventKind::all().len(), 12);
+    assert_eq!(EventKind::all().len(), 13);
     let err = "failed".parse::<EventKind>().unwrap_err();
     assert!(err.contains("\"failed\""), "{err}");
     assert!(
@@ -18,7 +18,7 @@ fn kind_names_round_trip_and_unknown_names_list_the_valid_ones() {
 }
 
 #[test]
-fn alerts_are_failure_through_objective() {
+fn alerts_are_failure_through_delivery() {
     let alerts: Vec<&str> = EventKind::all()
         .iter()
         .filter(|k| k.is_alert())
@@ -34,7 +34,8 @@ fn alerts_are_failure_through_objective() {
             "verify",
             "drill",
             "unreachable",
-            "objective"
+            "objective",
+            "delivery"
         ]
     );
 }
@@ -90,4 +91,22 @@ fn debug_output_hides_url_paths_header_values_and_passwords() {
     for secret in ["secret-token", "key=k", "tok-123", "hunter2", "pw@"] {
         assert!(!text.contains(secret), "{secret} shown in {text}");
     }
+}
+
+#[test]
+fn retries_back_off_from_five_seconds_to_ten_minutes() {
+    let secs: Vec<u64> = (1..=9).map(|a| crate::retry_delay(a).as_secs()).collect();
+    assert_eq!(secs, [5, 10, 20, 40, 80, 160, 320, 600, 600]);
+    assert_eq!(crate::retry_delay(u32::MAX).as_secs(), 600);
+}
+
+#[test]
+fn an_event_reads_back_from_its_stored_json() {
+    let e = super::event(EventKind::Failure);
+    let back: crate::Event = serde_json::from_str(&serde_json::to_string(&e).unwrap()).unwrap();
+    assert_eq!(back.kind, e.kind);
+    assert_eq!((back.title, back.detail), (e.title, e.detail));
+    assert_eq!(back.time, e.time);
+    assert_eq!(back.incident, e.incident);
+    assert_eq!(back.fields, e.fields);
 }
