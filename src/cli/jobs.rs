@@ -89,6 +89,8 @@ pub struct CatalogAuditArgs {
 pub enum NotifyCommand {
     /// Send a test message to notification targets (all when none is named)
     Test(NotifyTestArgs),
+    /// Notifications not delivered yet: their target, tries, next try and last error
+    Pending,
 }
 
 #[derive(Args, Debug)]

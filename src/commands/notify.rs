@@ -1,5 +1,5 @@
 //! `notify test [NAME...]`: sends a test message so that a target is known to work
-//! before the first real alert needs it.
+//! before the first real alert needs it. `notify pending`: what the outbox still holds.
 
 use anyhow::{bail, Result};
 use bunker_notify::{Event, EventKind};
@@ -10,7 +10,55 @@ use crate::cli::{NotifyCommand, NotifyTestArgs};
 pub fn run(g: &Globals, c: NotifyCommand) -> Result<()> {
     match c {
         NotifyCommand::Test(a) => test(g, a),
+        NotifyCommand::Pending => pending(g),
     }
+}
+
+fn pending(g: &Globals) -> Result<()> {
+    let config = g.load_config()?;
+    let waiting = g.catalog(&config)?.pending_notifications()?;
+    if g.json {
+        println!("{}", serde_json::to_string(&waiting)?);
+        return Ok(());
+    }
+    if waiting.is_empty() {
+        g.say("no notifications waiting");
+        return Ok(());
+    }
+    let time = |t: chrono::DateTime<chrono::Utc>| {
+        t.with_timezone(&chrono::Local)
+            .format("%Y-%m-%d %H:%M:%S")
+            .to_string()
+    };
+    let rows: Vec<Vec<String>> = waiting
+        .iter()
+        .map(|o| {
+            vec![
+                o.id.to_string(),
+                o.notifier.clone(),
+                o.job.clone(),
+                o.kind.clone(),
+                time(o.created),
+                o.attempts.to_string(),
+                time(o.next_attempt),
+                o.last_error.clone().unwrap_or_default(),
+            ]
+        })
+        .collect();
+    crate::output::table(
+        &[
+            "Id",
+            "Target",
+            "Job",
+            "Event",
+            "Created",
+            "Tries",
+            "Next try",
+            "Last error",
+        ],
+        &rows,
+    );
+    Ok(())
 }
 
 fn test(g: &Globals, a: NotifyTestArgs) -> Result<()> {
@@ -48,7 +96,12 @@ fn test(g: &Globals, a: NotifyTestArgs) -> Result<()> {
         }
     }
     if failed > 0 {
-        bail!("{failed} of {} notification targets failed", names.len());
+        let targets = if names.len() == 1 {
+            "target"
+        } else {
+            "targets"
+        };
+        bail!("{failed} of {} notification {targets} failed", names.len());
     }
     Ok(())
 }

@@ -2,7 +2,7 @@
 
 use anyhow::Result;
 use bunker_catalog::Trigger;
-use bunker_jobs::alerts::Alerter;
+use bunker_jobs::alerts::{Alerter, Delivery};
 use bunker_jobs::runner::{run_job, RunOptions, RunReport};
 
 use super::{ExitWith, Globals};
@@ -46,11 +46,7 @@ pub fn run(g: &Globals, a: RunArgs) -> Result<()> {
             }
         };
         if !a.no_notify {
-            for d in alerter.finished(&report) {
-                if let Some(e) = d.error {
-                    eprintln!("warning: notification {} failed: {e}", d.notifier);
-                }
-            }
+            warn_undelivered(alerter.finished(&report));
         }
         print_report(g, &report);
         if report.exit_code() != 0 {
@@ -66,12 +62,29 @@ pub fn run(g: &Globals, a: RunArgs) -> Result<()> {
         }
         reports.push(report);
     }
+    if !a.no_notify {
+        // Messages earlier runs could not deliver get their next try.
+        warn_undelivered(alerter.deliver_pending(chrono::Utc::now()));
+    }
     if g.json {
         println!("{}", serde_json::to_string(&reports)?);
     }
     match first_failure {
         Some(e) => Err(e.into()),
         None => Ok(()),
+    }
+}
+
+fn warn_undelivered(deliveries: Vec<Delivery>) {
+    for d in deliveries {
+        match (d.error, d.pending) {
+            (Some(e), true) => eprintln!(
+                "warning: notification {} not delivered yet (kept for another try): {e}",
+                d.notifier
+            ),
+            (Some(e), false) => eprintln!("warning: notification {} failed: {e}", d.notifier),
+            (None, _) => {}
+        }
     }
 }
 

@@ -4,6 +4,7 @@ mod pgcluster;
 mod servers;
 mod util;
 
+mod alerts;
 mod check;
 mod daemon;
 mod daemon_http;
