@@ -21,6 +21,13 @@ pub fn bytes(n: u64) -> String {
     }
 }
 
+/// A time as restic shows it in tables: in the local zone (`TZ`), to the second.
+pub fn local_time(t: &chrono::DateTime<chrono::FixedOffset>) -> String {
+    t.with_timezone(&chrono::Local)
+        .format("%Y-%m-%d %H:%M:%S")
+        .to_string()
+}
+
 pub fn duration(d: Duration) -> String {
     let s = d.as_secs();
     format!("{}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)

@@ -146,7 +146,7 @@ fn print_group(d: &GroupDecision) {
     let row = |s: &Snapshot| {
         vec![
             s.short_id(),
-            s.time.format("%Y-%m-%d %H:%M:%S").to_string(),
+            crate::output::local_time(&s.time),
             s.hostname.clone(),
             s.tags.join(","),
         ]

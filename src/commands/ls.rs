@@ -3,31 +3,13 @@ use bunker_repo::{Id, Node, NodeKind, Repository};
 
 use super::Globals;
 use crate::cli::LsArgs;
-
-pub fn mode_string(n: &Node) -> String {
-    let t = match n.kind {
-        NodeKind::Dir => 'd',
-        NodeKind::Symlink => 'L',
-        NodeKind::Dev => 'D',
-        NodeKind::Chardev => 'c',
-        NodeKind::Fifo => 'p',
-        NodeKind::Socket => 'S',
-        _ => '-',
-    };
-    let mut s = String::from(t);
-    for shift in [6, 3, 0] {
-        let b = (n.mode >> shift) & 7;
-        s.push(if b & 4 != 0 { 'r' } else { '-' });
-        s.push(if b & 2 != 0 { 'w' } else { '-' });
-        s.push(if b & 1 != 0 { 'x' } else { '-' });
-    }
-    s
-}
+use crate::output::local_time;
 
 fn node_json(n: &Node, path: &str) -> serde_json::Value {
     serde_json::json!({
         "name": n.name_lossy(), "type": n.kind, "path": path, "uid": n.uid, "gid": n.gid,
-        "size": n.size, "mode": n.mode, "mtime": n.mtime, "atime": n.atime, "ctime": n.ctime,
+        "size": n.size, "mode": n.go_mode(), "permissions": n.permissions(),
+        "mtime": n.mtime, "atime": n.atime, "ctime": n.ctime,
         "struct_type": "node",
     })
 }
@@ -56,13 +38,14 @@ fn walk(
                 } else {
                     String::new()
                 };
+                // restic's columns, times in the local zone.
                 println!(
-                    "{} {:>6} {:>6} {:>12} {} {path}{target}",
-                    mode_string(&n),
+                    "{} {:>5} {:>5} {:>6} {} {path}{target}",
+                    n.permissions(),
                     n.uid,
                     n.gid,
                     n.size,
-                    n.mtime.format("%Y-%m-%d %H:%M:%S")
+                    local_time(&n.mtime)
                 );
             } else {
                 println!("{path}");

@@ -35,7 +35,7 @@ pub fn run(g: &Globals, a: SnapshotsArgs) -> Result<()> {
         .map(|s| {
             vec![
                 s.short_id(),
-                s.time.format("%Y-%m-%d %H:%M:%S").to_string(),
+                crate::output::local_time(&s.time),
                 s.hostname.clone(),
                 s.tags.join(","),
                 s.paths.join(","),

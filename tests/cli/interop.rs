@@ -247,3 +247,75 @@ fn restic_reads_bunker_locks_in_a_version_1_repository_and_prune_waits() {
     let config = bunker(&repo, &["cat", "config"]);
     assert!(config.contains("\"version\": 1"), "{config}");
 }
+
+/// Runs `program` (bunker or restic) on `repo` in the time zone `tz`; its stdout.
+fn in_zone(program: &std::path::Path, repo: &std::path::Path, tz: &str, args: &[&str]) -> String {
+    let o = std::process::Command::new(program)
+        .arg("-r")
+        .arg(repo)
+        .args(args)
+        .env("TZ", tz)
+        .env("BUNKER_PASSWORD", PASSWORD)
+        .env("RESTIC_PASSWORD", PASSWORD)
+        .env("RESTIC_CACHE_DIR", repo.with_extension("cache"))
+        .output()
+        .expect("spawn");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// Regression (issue 14): `ls --json` printed Unix permission bits as `mode` (restic
+/// prints Go's file mode, and `permissions`), and `snapshots` and `ls -l` printed times
+/// in the zone they were recorded in, where restic shows local time.
+#[test]
+fn ls_and_snapshots_print_modes_and_local_times_like_restic() {
+    use std::os::unix::fs::PermissionsExt;
+    let s = Scratch::new();
+    let src = s.path("src");
+    make_tricky_tree(&src, false);
+    write(&src.join("setuid"), b"#!/bin/sh\n");
+    std::fs::set_permissions(src.join("setuid"), std::fs::Permissions::from_mode(0o4755)).unwrap();
+    std::fs::create_dir(src.join("sticky")).unwrap();
+    std::fs::set_permissions(src.join("sticky"), std::fs::Permissions::from_mode(0o1777)).unwrap();
+    bunker(&s.repo(), &["init"]);
+    bunker(&s.repo(), &["backup", src.to_str().unwrap()]);
+    let (b, r) = (bunker_bin(), tool("restic"));
+    for tz in ["America/New_York", "Asia/Kolkata"] {
+        let ours = in_zone(&b, &s.repo(), tz, &["ls", "-l", "latest"]);
+        let theirs = in_zone(&r, &s.repo(), tz, &["ls", "-l", "latest"]);
+        // restic starts with a line naming the snapshot.
+        let theirs: Vec<&str> = theirs.lines().skip(1).collect();
+        assert_eq!(ours.lines().collect::<Vec<_>>(), theirs, "ls -l in {tz}");
+        let time_column = |out: &str| -> Vec<String> {
+            out.lines()
+                .filter(|l| l.len() > 30 && l.as_bytes()[0].is_ascii_hexdigit() && l.contains("  "))
+                .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+                .collect()
+        };
+        let ours = in_zone(&b, &s.repo(), tz, &["snapshots"]);
+        let theirs = in_zone(&r, &s.repo(), tz, &["snapshots"]);
+        assert_eq!(
+            time_column(&ours),
+            time_column(&theirs),
+            "snapshots in {tz}"
+        );
+        assert_eq!(time_column(&ours).len(), 1, "{ours}");
+    }
+    let nodes = |out: &str| -> Vec<(String, serde_json::Value, serde_json::Value)> {
+        out.lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .filter(|v| v["struct_type"] == "node")
+            .map(|v| {
+                (
+                    v["path"].to_string(),
+                    v["mode"].clone(),
+                    v["permissions"].clone(),
+                )
+            })
+            .collect()
+    };
+    let ours = nodes(&in_zone(&b, &s.repo(), "UTC", &["ls", "--json", "latest"]));
+    let theirs = nodes(&in_zone(&r, &s.repo(), "UTC", &["ls", "--json", "latest"]));
+    assert!(ours.len() > 10, "{ours:?}");
+    assert_eq!(ours, theirs);
+}

@@ -300,6 +300,32 @@ impl Node {
         }
     }
 
+    /// The mode as restic stores and prints it: Go's `os.FileMode`, type bits high.
+    pub fn go_mode(&self) -> u32 {
+        to_go_mode(self.kind, self.mode)
+    }
+
+    /// The mode as Go's `FileMode.String()` spells it and restic prints it in `ls`:
+    /// one letter per type bit (`d`, `L`, `D`, `p`, `S`, `u`, `g`, `c`, `t`, `?`, or
+    /// `-` for none), then `rwxrwxrwx`, e.g. `dtrwxrwxrwx` for `/tmp`.
+    pub fn permissions(&self) -> String {
+        const LETTERS: &str = "dalTLDpSugct?";
+        let m = self.go_mode();
+        let mut s: String = LETTERS
+            .chars()
+            .enumerate()
+            .filter(|(i, _)| m & (1 << (31 - i)) != 0)
+            .map(|(_, c)| c)
+            .collect();
+        if s.is_empty() {
+            s.push('-');
+        }
+        for (i, c) in "rwxrwxrwx".chars().enumerate() {
+            s.push(if m & (1 << (8 - i)) != 0 { c } else { '-' });
+        }
+        s
+    }
+
     pub fn name_lossy(&self) -> String {
         String::from_utf8_lossy(&self.name).into_owned()
     }
@@ -347,6 +373,24 @@ impl Tree {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn permissions_read_like_go() {
+        let node = |kind, mode| {
+            let mut n = Node::new(b"x".to_vec(), kind);
+            n.mode = mode;
+            n.permissions()
+        };
+        assert_eq!(node(NodeKind::Dir, 0o1777), "dtrwxrwxrwx");
+        assert_eq!(node(NodeKind::File, 0o4755), "urwxr-xr-x");
+        assert_eq!(node(NodeKind::File, 0o644), "-rw-r--r--");
+        assert_eq!(node(NodeKind::Fifo, 0o644), "prw-r--r--");
+        assert_eq!(node(NodeKind::Symlink, 0o777), "Lrwxrwxrwx");
+        assert_eq!(node(NodeKind::Chardev, 0o666), "Dcrw-rw-rw-");
+        let mut d = Node::new(b"d".to_vec(), NodeKind::Dir);
+        d.mode = 0o1777;
+        assert_eq!(d.go_mode(), 2148532735, "as restic prints /tmp");
+    }
 
     #[test]
     fn restic_node_json_parses() {
