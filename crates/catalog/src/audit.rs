@@ -101,6 +101,28 @@ impl Catalog {
             .collect()
         })
     }
+
+    /// The events of `job` from `from` to `to` (both included), oldest first, at most
+    /// `limit`: what one run did, step by step.
+    pub fn audit_of_job(
+        &self,
+        job: &str,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<AuditEvent>> {
+        self.with(|c| {
+            c.prepare_cached(
+                "SELECT id, time, who, host, action, repository, job, detail FROM audit \
+                 WHERE job = ?1 AND time >= ?2 AND time <= ?3 ORDER BY time, id LIMIT ?4",
+            )?
+            .query_map(
+                params![job, time_text(from), time_text(to), limit],
+                audit_from_row,
+            )?
+            .collect()
+        })
+    }
 }
 
 /// Inserts an event unless its id is there already; returns whether it was new.
@@ -175,5 +197,30 @@ mod tests {
         assert_eq!(log[1].detail, json!({"snapshot": "ab"}));
         assert_eq!(log[1].time, first.time);
         assert_eq!(cat.audit(1).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn a_jobs_events_within_a_window_come_oldest_first() {
+        let cat = Catalog::open_in_memory().unwrap();
+        let at = |action: &str, job: Option<&str>, time: &str| {
+            let mut e = AuditEvent::new(action, "main", job, json!({}));
+            e.time = time.parse().unwrap();
+            cat.record_audit(&e).unwrap();
+        };
+        at("backup", Some("db"), "2024-05-01T02:00:05Z");
+        at("forget", Some("db"), "2024-05-01T02:00:09Z");
+        at("backup", Some("web"), "2024-05-01T02:00:06Z");
+        at("backup", Some("db"), "2024-05-02T02:00:05Z");
+        at("prune", None, "2024-05-01T02:00:07Z");
+        let got = cat
+            .audit_of_job(
+                "db",
+                "2024-05-01T02:00:00Z".parse().unwrap(),
+                "2024-05-01T02:01:00Z".parse().unwrap(),
+                10,
+            )
+            .unwrap();
+        let actions: Vec<&str> = got.iter().map(|e| e.action.as_str()).collect();
+        assert_eq!(actions, ["backup", "forget"]);
     }
 }

@@ -61,6 +61,19 @@ impl Catalog {
             .optional()
         })
     }
+
+    /// Drills of `job` (of every job with `None`), newest first, at most `limit`.
+    pub fn drills(&self, job: Option<&str>, limit: usize) -> Result<Vec<DrillRecord>> {
+        self.with(|c| {
+            c.prepare_cached(
+                "SELECT report_id, job, snapshot, started, finished, passed, restore_seconds, \
+                 data_age_seconds, detail FROM drills WHERE ?1 IS NULL OR job = ?1 \
+                 ORDER BY finished DESC, report_id DESC LIMIT ?2",
+            )?
+            .query_map(params![job, limit], drill_from_row)?
+            .collect()
+        })
+    }
 }
 
 /// Inserts a drill unless its report is there already; returns whether it was new.
@@ -123,5 +136,20 @@ mod tests {
             .with(|c| c.query_row("SELECT count(*) FROM drills", [], |r| r.get(0)))
             .unwrap();
         assert_eq!(n, 3);
+    }
+
+    #[test]
+    fn drills_list_newest_first_per_job_or_all() {
+        let cat = Catalog::open_in_memory().unwrap();
+        for (job, id, at) in [
+            ("db", "r1", "2024-05-01T03:00:00Z"),
+            ("db", "r2", "2024-05-02T03:00:00Z"),
+            ("web", "r3", "2024-05-03T03:00:00Z"),
+        ] {
+            cat.record_drill(&drill(job, id, at, true)).unwrap();
+        }
+        let ids = |d: Vec<DrillRecord>| d.into_iter().map(|d| d.report_id).collect::<Vec<_>>();
+        assert_eq!(ids(cat.drills(Some("db"), 10).unwrap()), ["r2", "r1"]);
+        assert_eq!(ids(cat.drills(None, 2).unwrap()), ["r3", "r2"]);
     }
 }

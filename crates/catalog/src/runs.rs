@@ -213,6 +213,30 @@ impl Catalog {
         })
     }
 
+    /// One run by its id.
+    pub fn run(&self, id: i64) -> Result<Option<Run>> {
+        let sql = format!("SELECT {RUN_COLUMNS} FROM runs WHERE id = ?1");
+        self.with(|c| c.query_row(&sql, [id], run_from_row).optional())
+    }
+
+    /// Runs of `job` (of every job with `None`) that started at or after `since`, oldest
+    /// first, at most `limit`: what charts and reports over a period are drawn from.
+    pub fn runs_since(
+        &self,
+        job: Option<&str>,
+        since: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<Run>> {
+        let sql = format!(
+            "SELECT {RUN_COLUMNS} FROM (SELECT * FROM runs WHERE (?1 IS NULL OR job = ?1)              AND started >= ?2 ORDER BY started DESC, id DESC LIMIT ?3)              ORDER BY started, id"
+        );
+        self.with(|c| {
+            c.prepare_cached(&sql)?
+                .query_map(params![job, time_text(since), limit], run_from_row)?
+                .collect()
+        })
+    }
+
     /// The newest `n` successful runs of `job`, newest first: what the medians of size
     /// and duration, against which a run is judged unusual, are taken over.
     pub fn recent_successes(&self, job: &str, n: usize) -> Result<Vec<Run>> {

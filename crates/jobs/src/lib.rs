@@ -8,6 +8,7 @@ pub mod drill;
 mod error;
 pub mod password_command;
 pub mod postgres;
+pub mod quota;
 pub mod runner;
 pub mod status;
 

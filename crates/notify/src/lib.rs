@@ -43,6 +43,8 @@ pub enum EventKind {
     Unreachable,
     /// A recovery objective (RPO/RTO) is not met.
     Objective,
+    /// A repository uses more of its quota than its warning or critical share.
+    Quota,
     /// A notification to another target could not be delivered before it expired.
     Delivery,
     /// The condition behind an earlier alert is gone.
@@ -51,7 +53,7 @@ pub enum EventKind {
     Test,
 }
 
-const ALL_KINDS: [EventKind; 13] = [
+const ALL_KINDS: [EventKind; 14] = [
     EventKind::Start,
     EventKind::Success,
     EventKind::Failure,
@@ -62,6 +64,7 @@ const ALL_KINDS: [EventKind; 13] = [
     EventKind::Drill,
     EventKind::Unreachable,
     EventKind::Objective,
+    EventKind::Quota,
     EventKind::Delivery,
     EventKind::Recovery,
     EventKind::Test,
@@ -81,6 +84,7 @@ impl EventKind {
             EventKind::Drill => "drill",
             EventKind::Unreachable => "unreachable",
             EventKind::Objective => "objective",
+            EventKind::Quota => "quota",
             EventKind::Delivery => "delivery",
             EventKind::Recovery => "recovery",
             EventKind::Test => "test",
@@ -104,6 +108,7 @@ impl EventKind {
                 | EventKind::Drill
                 | EventKind::Unreachable
                 | EventKind::Objective
+                | EventKind::Quota
                 | EventKind::Delivery
         )
     }
@@ -121,6 +126,7 @@ impl EventKind {
             EventKind::Drill => "DRILL FAILED",
             EventKind::Unreachable => "UNREACHABLE",
             EventKind::Objective => "OBJECTIVE MISSED",
+            EventKind::Quota => "QUOTA",
             EventKind::Delivery => "UNDELIVERED",
             EventKind::Recovery => "RECOVERED",
             EventKind::Test => "TEST",

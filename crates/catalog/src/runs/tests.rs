@@ -93,3 +93,28 @@ fn runs_of_gone_processes_become_interrupted() {
     assert_eq!(get(done).outcome, Outcome::Success);
     assert_eq!(cat.failures_total("db").unwrap(), 0);
 }
+
+#[test]
+fn runs_since_a_time_come_oldest_first_and_one_run_by_id() {
+    let cat = Catalog::open_in_memory().unwrap();
+    let at = |s: &str| {
+        cat.start_run("db", Trigger::Schedule, "main", t(s))
+            .unwrap()
+    };
+    let old = at("2024-04-01T02:00:00Z");
+    let a = at("2024-05-01T02:00:00Z");
+    let b = at("2024-05-02T02:00:00Z");
+    let other = cat
+        .start_run("files", Trigger::Manual, "main", t("2024-05-03T02:00:00Z"))
+        .unwrap();
+    finished(&cat, a, Outcome::Success, "2024-05-01T02:05:00Z", 7);
+    let since = t("2024-04-15T00:00:00Z");
+    let ids = |runs: Vec<Run>| runs.iter().map(|r| r.id).collect::<Vec<_>>();
+    assert_eq!(ids(cat.runs_since(Some("db"), since, 10).unwrap()), [a, b]);
+    assert_eq!(ids(cat.runs_since(None, since, 10).unwrap()), [a, b, other]);
+    // The limit keeps the newest.
+    assert_eq!(ids(cat.runs_since(None, since, 2).unwrap()), [b, other]);
+    let one = cat.run(a).unwrap().unwrap();
+    assert_eq!((one.job.as_str(), one.bytes_added), ("db", 7));
+    assert!(cat.run(old + 100).unwrap().is_none());
+}

@@ -351,6 +351,48 @@ impl Alerter<'_> {
         out
     }
 
+    /// Repositories over their quota's warning or critical share (see
+    /// [`crate::quota`]), from `sizes` (bytes stored, by repository) as the daemon
+    /// measured them: an incident for each job writing to such a repository.
+    pub fn evaluate_quota(&self, sizes: &std::collections::BTreeMap<String, u64>) -> Vec<Delivery> {
+        let mut out = Vec::new();
+        for (name, j) in &self.config.jobs {
+            let repo_name = j.get_ref().repository.get_ref();
+            let (Some(repo), Some(used)) = (
+                self.config.repositories.get(repo_name),
+                sizes.get(repo_name),
+            ) else {
+                continue;
+            };
+            let Some(q) = crate::quota::quota_use(repo.get_ref(), *used) else {
+                continue;
+            };
+            let (mut decided, mut found) = (Vec::new(), Vec::new());
+            // One incident per level, so that going from warning to critical alerts again.
+            for (level, word) in [
+                (crate::quota::Level::Warning, "warning"),
+                (crate::quota::Level::Critical, "critical"),
+            ] {
+                let key = format!("quota-{word}:{name}");
+                decided.push(key.clone());
+                if q.level == level {
+                    found.push(Condition {
+                        key,
+                        kind: EventKind::Quota,
+                        title: format!(
+                            "{name}: repository {repo_name} is at {:.0}% of its quota ({word})",
+                            q.percent
+                        ),
+                        detail: format!("{} of {} used", human_bytes(q.used), human_bytes(q.quota)),
+                        fields: Map::new(),
+                    });
+                }
+            }
+            out.extend(self.reconcile(name, &decided, found));
+        }
+        out
+    }
+
     /// Opens incidents for conditions found (alerting once) and closes the decided ones
     /// not found any more (sending a recovery).
     fn reconcile(&self, job: &str, decided: &[String], found: Vec<Condition>) -> Vec<Delivery> {

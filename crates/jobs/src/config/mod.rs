@@ -5,6 +5,7 @@
 //! one part says about another (a job naming a repository that is not declared) is
 //! checked afterwards, still with the position of the offending value.
 
+mod dashboard;
 mod http;
 mod model;
 mod notify;
@@ -14,6 +15,7 @@ mod when;
 
 use std::path::{Path, PathBuf};
 
+pub use dashboard::{DashboardConfig, Quota, ReportConfig, QUOTA_CRITICAL, QUOTA_WARNING};
 pub use http::HttpLimits;
 pub use model::{
     AlertSettings, Config, DaemonConfig, Hook, Hooks, JobConfig, Objectives, RepositoryConfig,

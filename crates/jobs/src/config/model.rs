@@ -7,6 +7,7 @@ use bunker_schedule::Zone;
 use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
+use super::dashboard::{DashboardConfig, Quota, ReportConfig};
 use super::http::HttpLimits;
 use super::notify::NotifyConfig;
 use super::value::{argv, Secret, Span, Text};
@@ -24,6 +25,9 @@ pub struct Config {
     pub jobs: BTreeMap<String, Spanned<JobConfig>>,
     #[serde(default)]
     pub notify: BTreeMap<String, Spanned<NotifyConfig>>,
+    /// Summaries the daemon sends on a schedule.
+    #[serde(default)]
+    pub reports: BTreeMap<String, Spanned<ReportConfig>>,
     /// Where the configuration was read from.
     #[serde(skip)]
     pub path: std::path::PathBuf,
@@ -50,6 +54,9 @@ pub struct DaemonConfig {
     /// Bounds on the HTTP server's connections.
     #[serde(default)]
     pub http: HttpLimits,
+    /// Who may see the web pages and act from them.
+    #[serde(default)]
+    pub dashboard: DashboardConfig,
 }
 
 fn default_listen() -> Text {
@@ -79,6 +86,7 @@ impl Default for DaemonConfig {
             timezone: Zone::default(),
             notify: Vec::new(),
             http: HttpLimits::default(),
+            dashboard: DashboardConfig::default(),
         }
     }
 }
@@ -99,6 +107,11 @@ pub struct RepositoryConfig {
     /// This machine may only add to the repository (see docs/storage.md).
     #[serde(default)]
     pub append_only: bool,
+    /// The most the repository should hold; an incident opens at `quota_warning` and
+    /// `quota_critical` percent of it (default 80 and 90).
+    pub quota: Option<Quota>,
+    pub quota_warning: Option<u8>,
+    pub quota_critical: Option<u8>,
 }
 
 /// `[jobs.NAME]`: what to back up, where, when, how long to keep it and whom to tell.
@@ -485,6 +498,49 @@ impl Config {
         }
         for n in &self.daemon.notify {
             notify_exists(n)?;
+        }
+        for (name, spanned) in &self.repositories {
+            let (at, r) = (spanned.span().start, spanned.get_ref());
+            let warning = r.quota_warning.unwrap_or(super::dashboard::QUOTA_WARNING);
+            let critical = r.quota_critical.unwrap_or(super::dashboard::QUOTA_CRITICAL);
+            if r.quota.is_none() && (r.quota_warning.is_some() || r.quota_critical.is_some()) {
+                return Err((
+                    at,
+                    format!("repository {name:?}: quota thresholds without a quota"),
+                ));
+            }
+            if !(1..=100).contains(&warning) || !(1..=100).contains(&critical) || warning > critical
+            {
+                return Err((
+                    at,
+                    format!(
+                        "repository {name:?}: quota_warning ({warning}) and quota_critical \
+                         ({critical}) are percentages, the warning not above the critical"
+                    ),
+                ));
+            }
+        }
+        for (name, r) in &self.reports {
+            check_name("report", name).map_err(|e| (r.span().start, e))?;
+            if r.get_ref().notify.is_empty() {
+                return Err((
+                    r.span().start,
+                    format!("report {name:?}: notify names no target"),
+                ));
+            }
+            for n in &r.get_ref().notify {
+                notify_exists(n)?;
+            }
+        }
+        if let Some(h) = &self.daemon.dashboard.password_hash {
+            if !h.expose().starts_with("$argon2") {
+                return Err((
+                    0,
+                    "[daemon.dashboard] password_hash: not an argon2 hash; make one with \
+                     `bunker dashboard hash-password`"
+                        .into(),
+                ));
+            }
         }
         for (name, n) in &self.notify {
             check_name("notification target", name).map_err(|e| (n.span().start, e))?;

@@ -8,7 +8,7 @@ fn kind_names_round_trip_and_unknown_names_list_the_valid_ones() {
         assert_eq!(k.as_str().parse::<EventKind>(), Ok(k));
         assert_eq!(serde_json::to_value(k).unwrap(), k.as_str());
     }
-    assert_eq!(EventKind::all().len(), 13);
+    assert_eq!(EventKind::all().len(), 14);
     let err = "failed".parse::<EventKind>().unwrap_err();
     assert!(err.contains("\"failed\""), "{err}");
     assert!(
@@ -35,6 +35,7 @@ fn alerts_are_failure_through_delivery() {
             "drill",
             "unreachable",
             "objective",
+            "quota",
             "delivery"
         ]
     );
