@@ -106,6 +106,7 @@ fn main() -> ExitCode {
         Command::Catalog(c) => commands::catalog::run(&globals, c),
         Command::Notify(c) => commands::notify::run(&globals, c),
         Command::Quickstart(a) => commands::quickstart::run(&globals, a),
+        Command::Dashboard(c) => commands::dashboard::run(&globals, c),
     };
     match result {
         Ok(()) => {

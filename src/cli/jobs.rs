@@ -97,3 +97,10 @@ pub enum NotifyCommand {
 pub struct NotifyTestArgs {
     pub targets: Vec<String>,
 }
+
+#[derive(Subcommand, Debug)]
+pub enum DashboardCommand {
+    /// Print the argon2 hash of a password (read from standard input) for
+    /// `[daemon.dashboard] password_hash`
+    HashPassword,
+}

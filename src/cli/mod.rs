@@ -150,6 +150,9 @@ pub enum Command {
     /// Notification targets
     #[command(subcommand)]
     Notify(NotifyCommand),
+    /// The web dashboard the daemon serves
+    #[command(subcommand)]
+    Dashboard(DashboardCommand),
     /// First run: create ./bunker-repo with a generated password, back up a directory, list it
     Quickstart(QuickstartArgs),
 }

@@ -8,6 +8,7 @@ pub mod check;
 pub mod config;
 pub mod copy;
 pub mod daemon;
+pub mod dashboard;
 pub mod diff;
 pub mod drill;
 pub mod dump;

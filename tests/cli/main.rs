@@ -8,6 +8,7 @@ mod alerts;
 mod check;
 mod daemon;
 mod daemon_http;
+mod dashboard;
 mod disk;
 mod errors;
 mod forget;

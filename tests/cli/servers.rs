@@ -41,6 +41,7 @@
 #![allow(dead_code)]
 
 mod azurite;
+mod chromium;
 mod garage;
 mod gcs;
 mod sftp;
@@ -49,6 +50,7 @@ pub mod http_recorder;
 pub mod smtp;
 
 pub use azurite::Azurite;
+pub use chromium::Browser;
 pub use garage::Garage;
 pub use gcs::FakeGcs;
 pub use sftp::Sftp;
@@ -258,7 +260,7 @@ fn accepts_connections(port: u16) -> bool {
 
 /// One HTTP/1.1 request to `127.0.0.1:port`; returns the status code and the body.
 /// Enough for readiness probes and the one-off set-up calls; not a general client.
-fn http(
+pub fn http(
     port: u16,
     method: &str,
     path: &str,

@@ -2,6 +2,7 @@
 //! at once), catches up runs missed while it was down, watches for late backups and
 //! breached objectives, and serves health, metrics and the job API over HTTP.
 
+mod dashboard;
 mod http;
 mod metrics;
 mod plan;
@@ -19,6 +20,7 @@ use bunker_jobs::runner::{self, RunOptions};
 use chrono::{DateTime, TimeDelta, Utc};
 use tracing::{error, info, warn};
 
+pub use dashboard::hash_password;
 pub use plan::{due_now, missed, next_runs};
 use state::{Command, Shared};
 
@@ -97,7 +99,7 @@ pub fn run(config_path: &Path) -> Result<(), Error> {
     catalog.set_daemon_heartbeat(now)?;
     for job in missed(&shared.config(), &catalog, now) {
         info!(job = %job, "catching up a run missed while the daemon was down");
-        start(&shared, &job, Trigger::CatchUp);
+        start(&shared, &job, Trigger::CatchUp, false);
     }
     spawn_probe(&shared);
     spawn_outbox(&shared);
@@ -116,7 +118,9 @@ pub fn run(config_path: &Path) -> Result<(), Error> {
             .min(EVALUATE_EVERY.saturating_sub(last_eval.elapsed()))
             .max(Duration::from_millis(10));
         match rx.recv_timeout(wait) {
-            Ok(Command::Run(job, trigger)) if !stopping => start(&shared, &job, trigger),
+            Ok(Command::Run(job, trigger, verify)) if !stopping => {
+                start(&shared, &job, trigger, verify)
+            }
             Ok(Command::Run(..)) => {}
             Ok(Command::Finished(job)) => {
                 shared.release(&job);
@@ -157,7 +161,7 @@ pub fn run(config_path: &Path) -> Result<(), Error> {
             if shared.is_running(&job) {
                 warn!(job = %job, "scheduled run skipped: the previous run is still going");
             } else {
-                start(&shared, &job, Trigger::Schedule);
+                start(&shared, &job, Trigger::Schedule, false);
             }
         }
         let config = shared.config();
@@ -197,7 +201,7 @@ fn evaluate(shared: &Shared, now: DateTime<Utc>, down: Option<(DateTime<Utc>, Da
 }
 
 /// Starts a run on its own thread unless the job is already running.
-fn start(shared: &Arc<Shared>, job: &str, trigger: Trigger) {
+fn start(shared: &Arc<Shared>, job: &str, trigger: Trigger, verify_now: bool) {
     if !shared.config().jobs.contains_key(job) {
         warn!(job = %job, "no such job");
         return;
@@ -217,7 +221,7 @@ fn start(shared: &Arc<Shared>, job: &str, trigger: Trigger) {
         info!(job = %job, trigger = ?trigger, "run started");
         let opts = RunOptions {
             trigger,
-            verify_now: false,
+            verify_now,
             prune_now: false,
         };
         match runner::run_job(&config, &shared.catalog, &job, &opts, &|j| {
@@ -259,18 +263,34 @@ fn spawn_outbox(shared: &Arc<Shared>) {
 }
 
 /// Probes every repository's storage on a thread of its own (a slow store must not
-/// hold up the schedule).
+/// hold up the schedule), measuring what a repository with a quota stores, and raises
+/// or clears its quota incidents.
 fn spawn_probe(shared: &Arc<Shared>) {
     let shared = shared.clone();
     std::thread::spawn(move || {
         let config = shared.config();
+        let mut sizes = std::collections::BTreeMap::new();
         for (name, r) in &config.repositories {
-            let up = runner::storage_options(r.get_ref())
-                .and_then(|o| bunker_repo::Storage::open(&r.get_ref().url, &o))
-                .and_then(|s| s.config_exists())
-                .unwrap_or(false);
+            let storage = runner::storage_options(r.get_ref())
+                .and_then(|o| bunker_repo::Storage::open(&r.get_ref().url, &o));
+            let up = storage
+                .as_ref()
+                .is_ok_and(|s| s.config_exists().unwrap_or(false));
             shared.set_reachable(name, up);
+            if let (true, Some(_), Ok(s)) = (up, r.get_ref().quota, &storage) {
+                match s.list_objects("") {
+                    Ok(objects) => {
+                        sizes.insert(name.clone(), objects.iter().map(|o| o.size).sum::<u64>());
+                    }
+                    Err(e) => warn!(repository = %name, error = %e, "size not measured"),
+                }
+            }
         }
+        Alerter {
+            config: &config,
+            catalog: &shared.catalog,
+        }
+        .evaluate_quota(&sizes);
     });
 }
 

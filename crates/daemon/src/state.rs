@@ -13,7 +13,8 @@ use chrono::Utc;
 /// A request to the scheduler loop.
 #[derive(Debug)]
 pub enum Command {
-    Run(String, Trigger),
+    /// Run a job; `true` forces its check and drill (the dashboard's "drill now").
+    Run(String, Trigger, bool),
     Finished(String),
     Reload,
     Stop,
@@ -27,6 +28,8 @@ pub struct Shared {
     tx: Mutex<Sender<Command>>,
     /// A pass over the outbox is going.
     outbox_busy: AtomicBool,
+    /// The web pages' sessions and open repositories.
+    pub dashboard: crate::dashboard::Dashboard,
 }
 
 impl Shared {
@@ -38,6 +41,7 @@ impl Shared {
             reachable: Mutex::default(),
             tx: Mutex::new(tx),
             outbox_busy: AtomicBool::new(false),
+            dashboard: crate::dashboard::Dashboard::default(),
         }
     }
 
@@ -96,7 +100,12 @@ impl Shared {
     }
 
     pub fn request_run(&self, job: &str) {
-        self.send(Command::Run(job.to_string(), Trigger::Api));
+        self.request(job, false);
+    }
+
+    /// Asks the scheduler for a run of `job` now, with its check and drill if `verify`.
+    pub fn request(&self, job: &str, verify: bool) {
+        self.send(Command::Run(job.to_string(), Trigger::Api, verify));
     }
 
     pub fn status(&self) -> Vec<JobStatus> {

@@ -46,7 +46,7 @@ pub fn bearer(headers: &HeaderMap, config: &Config) -> Result<(), Refused> {
 
 /// Compares a secret with what a client sent in a time that depends only on the
 /// secret's length: not on where they differ, nor on how long the guess is.
-fn constant_time_eq(given: &[u8], secret: &[u8]) -> bool {
+pub(crate) fn constant_time_eq(given: &[u8], secret: &[u8]) -> bool {
     let mut diff = u8::from(given.len() != secret.len());
     for (i, s) in secret.iter().enumerate() {
         diff |= s ^ given.get(i).copied().unwrap_or(!s);

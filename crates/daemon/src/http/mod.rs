@@ -4,7 +4,8 @@
 //! daemon hold (`[daemon.http]`: connections, request head and body size, idle time).
 //! The routes are grouped by concern, one module each, and every module hands
 //! [`router`] a `Router<AppState>` of its own: [`ops`] for monitoring (`/healthz`,
-//! `/metrics`), [`api`] for the JSON API under `/api/v1`. A new group of pages or
+//! `/metrics`), [`api`] for the JSON API under `/api/v1`, and the web dashboard
+//! (`crate::dashboard`) for everything else. A new group of pages or
 //! actions is one more module merged here; [`auth`] and [`reply`] are what they share.
 
 mod api;
@@ -24,16 +25,18 @@ use tower_http::timeout::RequestBodyTimeoutLayer;
 
 use crate::state::Shared;
 
+pub(crate) use auth::constant_time_eq;
 pub use server::HttpServer;
 
 /// What every handler is given: the daemon's shared state.
-type AppState = Arc<Shared>;
+pub(crate) type AppState = Arc<Shared>;
 
 /// Every route of the daemon, with the body limits applied to all of them.
 pub fn router(shared: Arc<Shared>, limits: &HttpLimits) -> Router {
     Router::new()
         .merge(ops::routes())
         .merge(api::routes())
+        .merge(crate::dashboard::routes())
         .fallback(reply::not_found)
         .method_not_allowed_fallback(reply::method_not_allowed)
         // Extractors (forms, JSON) stop reading at the limit with 413 ...

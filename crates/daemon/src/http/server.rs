@@ -124,7 +124,16 @@ async fn accept(
         };
         let _ = stream.set_nodelay(true);
         let io = TokioIo::new(StallGuard::new(stream, idle));
-        let conn = http.serve_connection(io, TowerToHyperService::new(app.clone()));
+        // Handlers that must know who connected (the dashboard's loopback rule) find
+        // the peer in the request's extensions, as axum's `ConnectInfo`.
+        let app = tower::ServiceExt::map_request(
+            app.clone(),
+            move |mut r: hyper::Request<hyper::body::Incoming>| {
+                r.extensions_mut().insert(axum::extract::ConnectInfo(peer));
+                r
+            },
+        );
+        let conn = http.serve_connection(io, TowerToHyperService::new(app));
         tokio::spawn(async move {
             if let Err(e) = conn.await {
                 debug!(%peer, error = %e, "connection closed");
