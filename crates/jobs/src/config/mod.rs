@@ -15,7 +15,7 @@ mod when;
 
 use std::path::{Path, PathBuf};
 
-pub use dashboard::{DashboardConfig, Quota, ReportConfig, QUOTA_CRITICAL, QUOTA_WARNING};
+pub use dashboard::{DashboardConfig, Quota, QUOTA_CRITICAL, QUOTA_WARNING};
 pub use http::HttpLimits;
 pub use model::{
     AlertSettings, Config, DaemonConfig, Hook, Hooks, JobConfig, Objectives, RepositoryConfig,
