@@ -2,6 +2,7 @@
 
 mod cli;
 mod commands;
+mod configured;
 mod logging;
 mod output;
 mod password;
@@ -72,7 +73,13 @@ fn main() -> ExitCode {
     if matches!(cli.command, Command::Run(_) | Command::Daemon) {
         logging::init(cli.quiet);
     }
-    let globals = Globals::from(&cli);
+    let globals = match Globals::from(&cli).resolve(cli.job.as_deref()) {
+        Ok(g) => g,
+        Err(e) => {
+            eprintln!("bunker: {}", one_line(&e));
+            return ExitCode::from(exit_code(&e));
+        }
+    };
     let audit = audited_action(&cli.command).and_then(|a| commands::audit::prepare(&globals, a));
     let result = match cli.command {
         Command::Init(a) => commands::init::run(&globals, a),

@@ -27,6 +27,10 @@ pub struct RunArgs {
     /// Do not send notifications
     #[arg(long)]
     pub no_notify: bool,
+    /// Tag the run's snapshot NAME and "forever": no retention policy ever removes it
+    /// (e.g. --label pre-migration before a risky change)
+    #[arg(long, value_name = "NAME")]
+    pub label: Option<String>,
 }
 
 #[derive(Args, Debug)]

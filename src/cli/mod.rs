@@ -21,10 +21,16 @@ pub use wal::*;
     about = "Backups that restore: encrypted, deduplicated repositories in the restic format"
 )]
 pub struct Cli {
-    /// Repository location: a local path, s3:https://host/bucket/prefix, gs:bucket:/prefix,
-    /// azure:container:/prefix or sftp:user@host:/path
+    /// Repository: the name of one in the configuration file, or a location: a local
+    /// path, s3:https://host/bucket/prefix, gs:bucket:/prefix, azure:container:/prefix or
+    /// sftp:user@host:/path (a value without '/' or ':' is a name when the configuration
+    /// declares it; write ./DIR for such a directory)
     #[arg(short = 'r', long = "repo", env = "BUNKER_REPOSITORY", global = true)]
     pub repo: Option<String>,
+    /// A job of the configuration file: its repository (unless -r), its snapshots
+    /// ("latest" is the job's newest), its PostgreSQL server and its drill checks
+    #[arg(long, value_name = "NAME", global = true)]
+    pub job: Option<String>,
     /// Configuration file of the job commands (run, daemon, status, ...); default:
     /// ~/.config/bunker/bunker.toml
     #[arg(long, env = "BUNKER_CONFIG", global = true)]
@@ -130,8 +136,8 @@ pub enum Command {
     /// Point-in-time recovery into a new data directory from a base backup and the archive
     Pitr(PitrArgs),
     /// Prove that backups restore: restore into a throwaway target and check it
-    #[command(subcommand)]
-    Drill(DrillCommand),
+    /// (`drill --job NAME`: as the job's verify section says)
+    Drill(DrillArgs),
     /// Check or show the configuration file
     #[command(subcommand)]
     Config(ConfigCommand),

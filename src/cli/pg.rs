@@ -11,13 +11,9 @@ use super::wal::{PgBasebackupArgs, PgInfoArgs, PgStandbyArgs};
 pub struct PgConnArgs {
     /// libpq connection string (key=value or postgresql:// URI); empty: libpq's PG*
     /// environment variables. Passwords come best from ~/.pgpass or PGPASSWORD.
-    #[arg(
-        long,
-        env = "BUNKER_PG_DSN",
-        default_value = "",
-        hide_default_value = true
-    )]
-    pub dsn: String,
+    /// (default with --job: the job's)
+    #[arg(long, env = "BUNKER_PG_DSN")]
+    pub dsn: Option<String>,
     /// Directory of the PostgreSQL client tools (pg_dump, pg_restore, psql) to use
     #[arg(long, env = "BUNKER_PG_BIN", value_name = "DIR")]
     pub pg_bin: Option<PathBuf>,
@@ -134,6 +130,30 @@ pub struct PgExportArgs {
     pub csv: bool,
 }
 
+/// `drill`: a subcommand, or the drill of `--job NAME`.
+#[derive(Args, Debug)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct DrillArgs {
+    #[command(subcommand)]
+    pub command: Option<DrillCommand>,
+    /// Drill this snapshot of the job (default: its newest)
+    #[arg(long, value_name = "ID", conflicts_with = "random")]
+    pub snapshot: Option<String>,
+    #[command(flatten)]
+    pub pick: RandomPick,
+}
+
+/// A random snapshot instead of the newest.
+#[derive(Args, Debug, Clone, Copy)]
+pub struct RandomPick {
+    /// Drill a snapshot chosen at random (the report names it)
+    #[arg(long)]
+    pub random: bool,
+    /// With --random: only among snapshots younger than this (e.g. 30d, 12h)
+    #[arg(long, value_name = "DURATION", requires = "random", value_parser = super::parse_duration)]
+    pub within: Option<std::time::Duration>,
+}
+
 #[derive(Subcommand, Debug)]
 pub enum DrillCommand {
     /// Restore PostgreSQL dumps into throwaway databases and check them
@@ -144,15 +164,19 @@ pub enum DrillCommand {
 
 #[derive(Args, Debug)]
 pub struct DrillPgArgs {
-    /// Snapshot id, or "latest" (the newest snapshot tagged postgres)
+    /// Snapshot id, or "latest" (the newest snapshot tagged postgres; with --job, the
+    /// job's newest)
     #[arg(default_value = "latest")]
     pub snapshot: String,
+    #[command(flatten)]
+    pub pick: RandomPick,
     #[command(flatten)]
     pub conn: PgConnArgs,
     /// Database of the snapshot to drill (repeatable; default: all of them)
     #[arg(long = "db", value_name = "NAME")]
     pub dbs: Vec<String>,
-    /// A table that must exist and hold at least one row (repeatable)
+    /// A table that must exist and hold at least one row (repeatable; none given, with
+    /// --job: the job's expect_tables, min_rows and sql)
     #[arg(long = "expect-table", value_name = "TABLE")]
     pub expect_tables: Vec<String>,
     /// A table that must hold at least N rows: TABLE=N (repeatable)

@@ -21,7 +21,7 @@ pub fn run(g: &Globals, a: CopyArgs) -> Result<()> {
         (cmd, file) => crate::password::resolve(file.as_deref(), cmd.as_deref(), g.password_timeout)?,
     };
     let dst = Arc::new(Repository::open(storage, &password)?);
-    let filter = a.filter.to_filter();
+    let filter = g.filter(&a.filter);
     let snaps: Vec<_> = if a.snapshots.is_empty() {
         src.snapshots()?
             .into_iter()

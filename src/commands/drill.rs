@@ -1,18 +1,61 @@
-//! `drill pg` and `drill history`: prove that backups restore, and keep the proof.
+//! `drill --job NAME`, `drill pg` and `drill history`: prove that backups restore, and
+//! keep the proof.
 
 use anyhow::{bail, Result};
+use bunker_jobs::choice::Choice;
 use bunker_jobs::drill::{self, Assertions, DrillReport};
 use bunker_jobs::postgres::PgSnapshot;
 
-use super::Globals;
-use crate::cli::{DrillCommand, DrillHistoryArgs, DrillPgArgs};
+use super::{ExitWith, Globals};
+use crate::cli::{DrillArgs, DrillCommand, DrillHistoryArgs, DrillPgArgs, FilterArgs, RandomPick};
 use crate::output::table;
 
-pub fn run(g: &Globals, c: DrillCommand) -> Result<()> {
-    match c {
-        DrillCommand::Pg(a) => pg(g, a),
-        DrillCommand::History(a) => history(g, a),
+pub fn run(g: &Globals, a: DrillArgs) -> Result<()> {
+    match a.command {
+        Some(DrillCommand::Pg(p)) => pg(g, p),
+        Some(DrillCommand::History(h)) => history(g, h),
+        None => job(g, a.snapshot.as_deref(), a.pick),
     }
+}
+
+/// The snapshot to drill: `--random [--within]`, else `spec` ("latest" or an id).
+fn choice(spec: &str, pick: RandomPick) -> Result<Choice> {
+    if !pick.random {
+        return Ok(Choice::from_spec(spec));
+    }
+    if spec != "latest" {
+        bail!("give a snapshot or --random, not both");
+    }
+    Ok(Choice::Random {
+        within: pick.within,
+    })
+}
+
+/// `drill --job NAME`: the drill the job's runs make (its source's kind, its checks),
+/// of the snapshot asked for; recorded in the repository and the catalog.
+fn job(g: &Globals, snapshot: Option<&str>, pick: RandomPick) -> Result<()> {
+    let Some((name, job)) = g.job() else {
+        return Err(ExitWith(
+            2,
+            "drill needs --job NAME (a job of the configuration), or a subcommand: pg, history"
+                .into(),
+        )
+        .into());
+    };
+    let config = &g.configured.as_ref().expect("a job is configured").config;
+    let choice = choice(snapshot.unwrap_or("latest"), pick)?;
+    let repo = g.open()?;
+    let scratch = config.state_dir().join("drills");
+    let (id, report) = bunker_jobs::runner::run_drill(name, job, &repo, &scratch, &choice)
+        .map_err(anyhow::Error::msg)?;
+    let record = bunker_jobs::runner::drill_record(name, id.clone(), &report);
+    let recorded = g
+        .catalog(config)
+        .and_then(|c| c.record_drill(&record).map_err(anyhow::Error::from));
+    if let Err(e) = recorded {
+        eprintln!("warning: the drill was not recorded in the catalog: {e:#}");
+    }
+    finish(g, &report, &id)
 }
 
 fn secs(s: f64) -> String {
@@ -26,18 +69,32 @@ fn secs(s: f64) -> String {
 }
 
 fn pg(g: &Globals, a: DrillPgArgs) -> Result<()> {
-    let assertions = Assertions::parse(&a.expect_tables, &a.min_rows, &a.sql)?;
+    let given = !(a.expect_tables.is_empty() && a.min_rows.is_empty() && a.sql.is_empty());
+    let assertions = match g.job() {
+        Some((_, job)) if !given => {
+            let (expect, min_rows, sql) = job.drill_assertions();
+            Assertions::parse(&expect, &min_rows, &sql)?
+        }
+        _ => Assertions::parse(&a.expect_tables, &a.min_rows, &a.sql)?,
+    };
+    let choice = choice(&a.snapshot, a.pick)?;
     let repo = g.open()?;
-    let server = super::pg::server(&a.conn);
-    let snap = PgSnapshot::find(repo.clone(), &a.snapshot)?;
-    let report = drill::drill_pg(&snap, &server, &a.dbs, &assertions, bunker_repo::hostname())?;
+    let server = g.pg_server(&a.conn);
+    let snap = PgSnapshot::find(repo.clone(), &choice, &g.filter(&FilterArgs::default()))?;
+    let mut report = drill::drill_pg(&snap, &server, &a.dbs, &assertions, bunker_repo::hostname())?;
+    report.job = g.job().map(|(name, _)| name.to_string());
     let id = drill::save_report(&repo, &report)?;
+    finish(g, &report, &id.to_hex())
+}
+
+/// Prints a drill's report; a failed drill is the command's failure.
+fn finish(g: &Globals, report: &DrillReport, id: &str) -> Result<()> {
     if g.json {
-        let mut v = serde_json::to_value(&report)?;
-        v["id"] = serde_json::Value::String(id.to_hex());
+        let mut v = serde_json::to_value(report)?;
+        v["id"] = serde_json::Value::String(id.to_string());
         println!("{v}");
     } else if !g.quiet {
-        print_report(&report);
+        print_report(report);
     }
     if !report.passed {
         bail!("drill failed: {}", report.failures().join("; "));

@@ -8,7 +8,7 @@ use crate::cli::DumpArgs;
 
 pub fn run(g: &Globals, a: DumpArgs) -> Result<()> {
     let repo = g.open()?;
-    let snap = repo.find_snapshot(&a.snapshot, &a.filter.to_filter())?;
+    let snap = repo.find_snapshot(&a.snapshot, &g.filter(&a.filter))?;
     repo.load_index()?;
     let mut tree = repo.load_tree(&snap.tree)?;
     let parts: Vec<&str> = a.path.split('/').filter(|p| !p.is_empty()).collect();

@@ -31,8 +31,19 @@ fn policy(a: &ForgetArgs) -> RetentionPolicy {
     }
 }
 
-pub fn run(g: &Globals, a: ForgetArgs) -> Result<()> {
-    let policy = policy(&a);
+pub fn run(g: &Globals, mut a: ForgetArgs) -> Result<()> {
+    let mut policy = policy(&a);
+    // `--job NAME` without a policy: the job's retention, applied as its runs apply it.
+    if let Some((_, job)) = g.job() {
+        if let (true, true, Some(r)) = (a.snapshots.is_empty(), policy.is_empty(), &job.retention) {
+            policy = r.policy();
+            a.group_by = bunker_repo::GroupBy {
+                host: true,
+                paths: false,
+                tags: false,
+            };
+        }
+    }
     match (a.snapshots.is_empty(), policy.is_empty()) {
         (true, true) => bail!(
             "no policy given: name the snapshots to remove, or give --keep-last, \
@@ -42,11 +53,14 @@ pub fn run(g: &Globals, a: ForgetArgs) -> Result<()> {
         _ => {}
     }
     let repo = g.open()?;
-    let filter = SnapshotFilter {
+    let mut filter = SnapshotFilter {
         hosts: a.hosts.clone(),
         tags: a.tags.clone(),
         paths: a.paths.clone(),
     };
+    if let Some((job, _)) = g.job() {
+        filter.tags = super::with_job_tag(&filter.tags, job);
+    }
     let decisions = if a.snapshots.is_empty() {
         let (all, damaged) = repo.load_snapshots()?;
         for e in &damaged {

@@ -62,7 +62,7 @@ fn walk(
 
 pub fn run(g: &Globals, a: LsArgs) -> Result<()> {
     let repo = g.open()?;
-    let snap = repo.find_snapshot(&a.snapshot, &a.filter.to_filter())?;
+    let snap = repo.find_snapshot(&a.snapshot, &g.filter(&a.filter))?;
     repo.load_index()?;
     if g.json {
         let mut v = crate::commands::snapshots::snapshot_json(&snap);

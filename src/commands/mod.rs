@@ -38,12 +38,15 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use bunker_repo::{Repository, SnapshotFilter, Storage, StorageOptions};
 
-use crate::cli::{Cli, FilterArgs};
+use crate::cli::{Cli, FilterArgs, PgConnArgs};
+use crate::configured::Configured;
 
 /// Settings every command shares, resolved from the command line and environment.
 #[derive(Clone)]
 pub struct Globals {
     pub repo: Option<String>,
+    /// What `-r NAME` or `--job NAME` named in the configuration file.
+    pub configured: Option<Arc<Configured>>,
     pub config: Option<PathBuf>,
     pub password_file: Option<PathBuf>,
     pub password_command: Option<String>,
@@ -63,6 +66,7 @@ impl From<&Cli> for Globals {
     fn from(c: &Cli) -> Self {
         Globals {
             repo: c.repo.clone(),
+            configured: None,
             config: c.config.clone(),
             password_file: c.password_file.clone(),
             password_command: c.password_command.clone(),
@@ -105,16 +109,49 @@ impl std::fmt::Display for ExitWith {
 impl std::error::Error for ExitWith {}
 
 impl Globals {
-    pub fn location(&self) -> Result<String> {
-        self.repo
-            .clone()
-            .context("no repository given: use -r/--repo or set BUNKER_REPOSITORY")
+    /// Resolves `-r NAME` and `--job NAME` through the configuration file (see
+    /// [`Configured`]).
+    pub fn resolve(mut self, job: Option<&str>) -> Result<Globals> {
+        let default = bunker_jobs::config::default_config_path();
+        let explicit = self.config.clone();
+        self.configured =
+            Configured::resolve(self.repo.as_deref(), job, explicit.as_deref(), &default)?
+                .map(Arc::new);
+        Ok(self)
     }
 
-    /// The storage options from `-o`, `--s3-storage-class` and `--append-only`.
+    /// The repository of the configuration to open, if `-r` or `--job` named one.
+    fn configured_repository(&self) -> Option<(&str, &bunker_jobs::config::RepositoryConfig)> {
+        self.configured.as_deref().and_then(Configured::repository)
+    }
+
+    /// The job named by `--job`.
+    pub fn job(&self) -> Option<(&str, &bunker_jobs::config::JobConfig)> {
+        self.configured.as_deref().and_then(Configured::job)
+    }
+
+    pub fn location(&self) -> Result<String> {
+        if let Some((_, cfg)) = self.configured_repository() {
+            return Ok(cfg.url.0.clone());
+        }
+        self.repo.clone().context(
+            "no repository given: use -r/--repo (a location or a repository of the \
+             configuration), --job or BUNKER_REPOSITORY",
+        )
+    }
+
+    /// The storage options: the configured repository's, then `-o`,
+    /// `--s3-storage-class` and `--append-only`.
     pub fn storage_options(&self) -> Result<StorageOptions> {
-        let mut opts = StorageOptions::parse(self.options.iter().map(String::as_str))?
-            .with_append_only(self.append_only);
+        let mut pairs: Vec<String> = Vec::new();
+        let mut append_only = self.append_only;
+        if let Some((_, cfg)) = self.configured_repository() {
+            pairs.extend(cfg.options.iter().map(|(k, v)| format!("{k}={}", v.0)));
+            append_only |= cfg.append_only;
+        }
+        pairs.extend(self.options.iter().cloned());
+        let mut opts =
+            StorageOptions::parse(pairs.iter().map(String::as_str))?.with_append_only(append_only);
         if let Some(class) = &self.s3_storage_class {
             opts.set("s3.storage-class", class);
         }
@@ -127,6 +164,9 @@ impl Globals {
     }
 
     pub fn password(&self) -> Result<String> {
+        if let Some((name, cfg)) = self.configured_repository() {
+            return Configured::password(cfg, name);
+        }
         crate::password::resolve(
             self.password_file.as_deref(),
             self.password_command.as_deref(),
@@ -212,4 +252,42 @@ impl FilterArgs {
             paths: self.paths.clone(),
         }
     }
+}
+
+impl Globals {
+    /// The snapshots a command selects: the filters given, and with `--job` only the
+    /// job's (so that `latest` is the job's newest).
+    pub fn filter(&self, f: &FilterArgs) -> SnapshotFilter {
+        let mut filter = f.to_filter();
+        if let Some((name, _)) = self.job() {
+            filter.tags = with_job_tag(&filter.tags, name);
+        }
+        filter
+    }
+
+    /// The PostgreSQL server: `--dsn`/`--pg-bin` (or their variables), else the job's.
+    pub fn pg_server(&self, c: &PgConnArgs) -> bunker_sources::postgres::Server {
+        let job = self.job().and_then(|(_, j)| j.postgres());
+        let dsn = match (&c.dsn, job) {
+            (Some(d), _) => d.as_str(),
+            (None, Some(j)) => j.dsn,
+            (None, None) => "",
+        };
+        let pg_bin = match (&c.pg_bin, job.and_then(|j| j.pg_bin)) {
+            (Some(b), _) => Some(b.clone()),
+            (None, Some(b)) => Some(PathBuf::from(b)),
+            (None, None) => None,
+        };
+        bunker_sources::postgres::Server::new(dsn, pg_bin.as_deref())
+    }
+}
+
+/// Tag sets with the job's tag added to each (a snapshot must match the job and the
+/// set).
+pub fn with_job_tag(sets: &[String], job: &str) -> Vec<String> {
+    let tag = bunker_jobs::runner::job_tag(job);
+    if sets.is_empty() {
+        return vec![tag];
+    }
+    sets.iter().map(|s| format!("{s},{tag}")).collect()
 }

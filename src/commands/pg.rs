@@ -6,12 +6,13 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
+use bunker_jobs::choice::Choice;
 use bunker_jobs::postgres::{self as pgjob, PgBackupOptions, PgSnapshot};
-use bunker_repo::BackupProgress;
-use bunker_sources::postgres::{Server, TableRef};
+use bunker_repo::{BackupProgress, Repository};
+use bunker_sources::postgres::TableRef;
 
-use super::Globals;
-use crate::cli::{PgBackupArgs, PgCommand, PgConnArgs, PgExportArgs, PgRestoreArgs, SnapshotArgs};
+use super::{ExitWith, Globals};
+use crate::cli::{FilterArgs, PgBackupArgs, PgCommand, PgExportArgs, PgRestoreArgs, SnapshotArgs};
 use crate::output::{bytes, Ticker};
 
 pub fn run(g: &Globals, c: PgCommand) -> Result<()> {
@@ -59,13 +60,22 @@ pub fn with_progress<T, E>(
     Ok((result?, started.elapsed().as_secs_f64()))
 }
 
-pub fn server(c: &PgConnArgs) -> Server {
-    Server::new(&c.dsn, c.pg_bin.as_deref())
+/// The PostgreSQL snapshot `spec` names ("latest": the newest, of the job with --job).
+pub fn find(g: &Globals, repo: Arc<Repository>, spec: &str) -> Result<PgSnapshot> {
+    let filter = g.filter(&FilterArgs::default());
+    Ok(PgSnapshot::find(repo, &Choice::from_spec(spec), &filter)?)
 }
 
 fn backup(g: &Globals, a: PgBackupArgs) -> Result<()> {
+    if let Some((job, _)) = g.job() {
+        return Err(ExitWith(
+            2,
+            format!("pg backup takes no --job: back the job up with `bunker run {job}`"),
+        )
+        .into());
+    }
     let repo = g.open()?;
-    let server = server(&a.conn);
+    let server = g.pg_server(&a.conn);
     let opts = PgBackupOptions {
         dbs: a.dbs.clone(),
         all: a.all,
@@ -136,8 +146,8 @@ fn confirm(question: &str, yes: bool) -> Result<()> {
 
 fn restore(g: &Globals, a: PgRestoreArgs) -> Result<()> {
     let repo = g.open()?;
-    let server = server(&a.conn);
-    let snap = PgSnapshot::find(repo.clone(), &a.snapshot)?;
+    let server = g.pg_server(&a.conn);
+    let snap = find(g, repo.clone(), &a.snapshot)?;
     let short = snap.snapshot.short_id();
     if a.globals {
         let file = snap.meta.globals.clone().with_context(|| {
@@ -212,8 +222,8 @@ fn restore(g: &Globals, a: PgRestoreArgs) -> Result<()> {
 
 fn export(g: &Globals, a: PgExportArgs) -> Result<()> {
     let repo = g.open()?;
-    let server = server(&a.conn);
-    let snap = PgSnapshot::find(repo, &a.snapshot)?;
+    let server = g.pg_server(&a.conn);
+    let snap = find(g, repo, &a.snapshot)?;
     let table: TableRef = a.table.parse()?;
     let mut out = std::io::stdout().lock();
     pgjob::export_csv(&snap, &server, &a.db, &table, &mut out)?;

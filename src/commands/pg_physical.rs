@@ -17,7 +17,7 @@ use crate::output::bytes;
 
 pub fn basebackup(g: &Globals, a: PgBasebackupArgs) -> Result<()> {
     let repo = g.open()?;
-    let server = super::pg::server(&a.conn);
+    let server = g.pg_server(&a.conn);
     let opts = BaseBackupOptions {
         pgdata: a.pgdata.clone(),
         stream: a.stream,
@@ -85,10 +85,23 @@ fn shell_quote(s: &str) -> String {
 
 /// The restore_command the recovered server runs: this binary, the repository and the
 /// password source given to this command (a password given only in the environment
-/// must be in the server's environment too).
+/// must be in the server's environment too); a repository of the configuration as
+/// `--config FILE -r NAME`, so that the password stays in the configuration.
 fn restore_command(g: &Globals) -> Result<String> {
     let exe = std::env::current_exe().context("locating the bunker binary")?;
     let mut cmd = vec![shell_quote(&exe.to_string_lossy())];
+    if let Some(c) = g.configured.as_deref() {
+        if let Some((name, _)) = c.repository() {
+            let file = std::path::absolute(&c.config.path)?;
+            cmd.push(format!(
+                "--config {} -r {}",
+                shell_quote(&file.to_string_lossy()),
+                shell_quote(name)
+            ));
+            cmd.push("wal-fetch %f %p".into());
+            return Ok(cmd.join(" "));
+        }
+    }
     let location = g.location()?;
     let location = match Path::new(location.strip_prefix("local:").unwrap_or(&location)) {
         p if p.is_relative() => std::path::absolute(p)?.to_string_lossy().into_owned(),
@@ -229,10 +242,10 @@ pub fn info(g: &Globals, a: PgInfoArgs) -> Result<()> {
     if let Some(s) = &a.system {
         systems.retain(|x| x == s);
     }
-    let archiver = if a.conn.dsn.is_empty() {
+    let server = g.pg_server(&a.conn);
+    let archiver = if server.dsn().is_empty() {
         None
     } else {
-        let server = super::pg::server(&a.conn);
         Some((server.cluster_facts()?, server.archiver_status()?))
     };
     let mut out = Vec::new();

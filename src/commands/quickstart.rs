@@ -88,6 +88,7 @@ pub fn run(g: &Globals, a: QuickstartArgs) -> Result<()> {
     println!();
     let globals = Globals {
         repo: Some(location.clone()),
+        configured: None,
         password_file: Some(a.password_out.clone()),
         password_command: None,
         ..g.clone()

@@ -120,7 +120,7 @@ fn packs(g: &Globals, a: RepairPacksArgs) -> Result<()> {
 
 fn snapshots(g: &Globals, a: RepairSnapshotsArgs) -> Result<()> {
     let repo = g.open()?;
-    let snaps = repo.find_snapshots(&a.snapshots, &a.filter.to_filter())?;
+    let snaps = repo.find_snapshots(&a.snapshots, &g.filter(&a.filter))?;
     let opts = RepairSnapshotsOptions {
         forget: a.forget,
         dry_run: a.dry_run,

@@ -10,7 +10,7 @@ use crate::output::{bytes, Ticker};
 
 pub fn run(g: &Globals, a: RestoreArgs) -> Result<()> {
     let repo = g.open()?;
-    let snap = repo.find_snapshot(&a.snapshot, &a.filter.to_filter())?;
+    let snap = repo.find_snapshot(&a.snapshot, &g.filter(&a.filter))?;
     let opts = RestoreOptions {
         includes: a.includes,
         excludes: a.excludes,

@@ -24,6 +24,9 @@ pub fn run(g: &Globals, a: RunArgs) -> Result<()> {
         trigger: Trigger::Manual,
         verify_now: a.verify,
         prune_now: a.prune,
+        // `--label NAME`: NAME and `forever`, as `backup --label` tags.
+        extra_tags: super::backup::tags(&[], a.label.as_deref())
+            .map_err(|e| ExitWith(2, e.to_string()))?,
     };
     let alerter = Alerter {
         config: &config,

@@ -15,7 +15,7 @@ pub fn snapshot_json(s: &Snapshot) -> serde_json::Value {
 
 pub fn run(g: &Globals, a: SnapshotsArgs) -> Result<()> {
     let repo = g.open()?;
-    let filter = a.filter.to_filter();
+    let filter = g.filter(&a.filter);
     let (all, damaged) = repo.load_snapshots()?;
     for e in &damaged {
         eprintln!("warning: skipping damaged snapshot: {e}");

@@ -69,7 +69,7 @@ impl<'a> From<&'a RepoStats> for StatsJson<'a> {
 
 pub fn run(g: &Globals, a: StatsArgs) -> Result<()> {
     let repo = g.open()?;
-    let snaps = repo.find_snapshots(&a.snapshots, &a.filter.to_filter())?;
+    let snaps = repo.find_snapshots(&a.snapshots, &g.filter(&a.filter))?;
     let s = stats(&repo, &snaps, a.mode)?;
     if g.json {
         println!("{}", serde_json::to_string(&StatsJson::from(&s))?);

@@ -40,7 +40,7 @@ pub fn run(g: &Globals, a: TagArgs) -> Result<()> {
         bail!("nothing to do: give --add, --remove or --set");
     }
     let repo = g.open()?;
-    let snaps = repo.find_snapshots(&a.snapshots, &a.filter.to_filter())?;
+    let snaps = repo.find_snapshots(&a.snapshots, &g.filter(&a.filter))?;
     let changed = retag(&repo, &snaps, &change)?;
     if g.json {
         for c in &changed {

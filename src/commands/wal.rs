@@ -97,7 +97,7 @@ fn try_fetch(g: &Globals, a: &WalFetchArgs) -> Result<bool> {
 pub fn receive(g: &Globals, a: WalReceiveArgs) -> Result<()> {
     // Runs for hours: one scrypt at the start, no key cache.
     let repo = g.open()?;
-    let server = super::pg::server(&a.conn);
+    let server = g.pg_server(&a.conn);
     let facts = server.cluster_facts()?;
     let system = facts.system_identifier.clone();
     let seg = facts.wal_segment_size;

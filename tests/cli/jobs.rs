@@ -82,7 +82,7 @@ fn config_show_never_prints_a_secret() {
     let cfg = s.path("bunker.toml");
     std::fs::write(
         &cfg,
-        "[repositories.r]\nurl = \"/x\"\npassword = \"env:BUNKER_TEST_SHOW_PW\"\n\n[notify.hook]\ntype = \"webhook\"\nurl = \"https://example.com/hook/${BUNKER_TEST_SHOW_KEY}\"\n\n[jobs.db]\nrepository = \"r\"\nsource = { type = \"postgres\", dsn = \"postgresql://u:dbsecret@h/db\" }\n",
+        "[repositories.r]\nurl = \"/x\"\npassword = \"env:BUNKER_TEST_SHOW_PW\"\n\n[notify.hook]\ntype = \"webhook\"\nurl = \"https://example.com/hook/${BUNKER_TEST_SHOW_KEY}\"\n\n[jobs.db]\nrepository = \"r\"\nsource = { type = \"postgres\", dsn = \"postgresql://u:dbsecret@h/db\", databases = [\"db\"] }\n",
     )
     .unwrap();
     let o = Command::new(bunker_bin())

@@ -6,6 +6,7 @@ mod util;
 
 mod alerts;
 mod check;
+mod configured;
 mod daemon;
 mod daemon_http;
 mod dashboard;

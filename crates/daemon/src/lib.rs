@@ -223,6 +223,7 @@ fn start(shared: &Arc<Shared>, job: &str, trigger: Trigger, verify_now: bool) {
             trigger,
             verify_now,
             prune_now: false,
+            extra_tags: Vec::new(),
         };
         match runner::run_job(&config, &shared.catalog, &job, &opts, &|j| {
             alerter.started(j);

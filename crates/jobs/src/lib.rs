@@ -3,6 +3,7 @@
 //! prove a backup restores.
 
 pub mod alerts;
+pub mod choice;
 pub mod config;
 pub mod drill;
 mod error;

@@ -7,6 +7,7 @@
 
 mod dashboard;
 mod http;
+mod lookup;
 mod model;
 mod notify;
 mod paths;
@@ -17,6 +18,7 @@ use std::path::{Path, PathBuf};
 
 pub use dashboard::{DashboardConfig, Quota, QUOTA_CRITICAL, QUOTA_WARNING};
 pub use http::HttpLimits;
+pub use lookup::{may_be_repository_name, PgConnection};
 pub use model::{
     AlertSettings, Config, DaemonConfig, Hook, Hooks, JobConfig, Objectives, RepositoryConfig,
     Retention, SourceConfig, Verify,

@@ -165,10 +165,11 @@ pub enum SourceConfig {
     Postgres {
         /// libpq connection string or URI.
         dsn: Secret,
-        /// Databases to dump; empty means the connection string's database.
+        /// Databases to dump. A source gives these or `all = true`: `config check`
+        /// refuses one that gives neither.
         #[serde(default)]
         databases: Vec<Text>,
-        /// Every database that accepts connections.
+        /// Every database that accepts connections (templates excluded).
         #[serde(default)]
         all: bool,
         /// Also save roles and tablespaces.
@@ -602,6 +603,23 @@ impl Config {
             match &job.source {
                 SourceConfig::Files { paths, .. } if paths.is_empty() => {
                     return Err((j.span().start, format!("job {name:?}: no paths to back up")))
+                }
+                // Once, such a source backed up the connection's own database only
+                // (often the empty `postgres`) and reported success.
+                SourceConfig::Postgres { databases, all, .. } if databases.is_empty() && !*all => {
+                    return Err((
+                        j.span().start,
+                        format!(
+                            "job {name:?}: say which databases to back up: \
+                             databases = [\"app\", ...] or all = true"
+                        ),
+                    ))
+                }
+                SourceConfig::Postgres { databases, all, .. } if !databases.is_empty() && *all => {
+                    return Err((
+                        j.span().start,
+                        format!("job {name:?}: give databases = [...] or all = true, not both"),
+                    ))
                 }
                 _ => {}
             }

@@ -11,6 +11,7 @@ use chrono::Local;
 
 use super::backup::{backup, PgBackupOptions};
 use super::snapshot::{DumpedDatabase, PgSnapshot};
+use crate::choice::SAFETY_TAG;
 use crate::error::{Error, Result};
 
 /// PostgreSQL truncates longer names (NAMEDATALEN - 1).
@@ -125,7 +126,7 @@ pub fn restore_new(
 /// What a safe replace did.
 #[derive(Debug)]
 pub struct ReplaceOutcome {
-    /// The snapshot of the database as it was, tagged `pre-restore`.
+    /// The snapshot of the database as it was, tagged [`SAFETY_TAG`].
     pub safety_snapshot: String,
     /// The old database's new name, unless it was dropped.
     pub old_database: Option<String>,
@@ -133,8 +134,10 @@ pub struct ReplaceOutcome {
 
 /// Replaces database `db` with its copy from the snapshot, safely: a safety snapshot of
 /// the current database first, then a restore into a new database beside it, and only
-/// when that succeeded, the swap by rename. A failure before the swap leaves the
-/// original untouched and serving.
+/// when that succeeded, the swap by rename. The swap runs from a maintenance database
+/// when the connection string names `db` itself. A failure before the swap leaves the
+/// original untouched and serving, and removes the safety snapshot again (it would only
+/// pile up); a failure during the swap that cannot be rolled back keeps it.
 #[allow(clippy::too_many_arguments)]
 pub fn restore_replace(
     repo: Arc<Repository>,
@@ -152,6 +155,17 @@ pub fn restore_replace(
             "database {db:?} does not exist: restore it without --replace"
         )));
     }
+    let ts = stamp();
+    let new = name_with_suffix(db, &format!("_bunker_restore_{ts}"));
+    let old = name_with_suffix(db, &format!("_before_restore_{ts}"));
+    // What the swap needs is checked before anything is written.
+    let admin = server.maintenance(&[db, &new, &old])?;
+    if !admin.may_replace_database(db)? {
+        return Err(Error::Invalid(format!(
+            "cannot replace database {db:?}: the connecting role must own it and have \
+             CREATEDB (or be a superuser); nothing was changed"
+        )));
+    }
     let safety = backup(
         repo.clone(),
         server,
@@ -161,36 +175,89 @@ pub fn restore_replace(
             globals: false,
             backup: bunker_repo::BackupOptions {
                 host,
-                tags: vec!["pre-restore".to_string()],
+                tags: vec![SAFETY_TAG.to_string()],
                 ..Default::default()
             },
         },
         &BackupProgress::default(),
     )?;
-    let safety_snapshot = safety.backup.snapshot.id.to_hex();
-    let _lock = repo.lock(false)?;
-    let ts = stamp();
-    let new = name_with_suffix(db, &format!("_bunker_restore_{ts}"));
-    let scratch = ScratchDatabase::create(server, &new, &dumped.database)?;
-    restore_archive(snap, server, dumped, scratch.name(), jobs, spool_dir)?;
-    let old = name_with_suffix(db, &format!("_before_restore_{ts}"));
-    server.rename_database(db, &old)?;
-    if let Err(e) = server.rename_database(&new, db) {
-        // Put the original back under its name; the restored copy is dropped.
-        let _ = server.rename_database(&old, db);
-        return Err(e.into());
+    let safety_snapshot = safety.backup.snapshot;
+    let swapped = {
+        let _lock = repo.lock(false)?;
+        swap_in(snap, &admin, dumped, db, &new, &old, jobs, spool_dir)
+    };
+    match swapped {
+        Ok(()) => {}
+        Err(Swap::Untouched(e)) => {
+            // The original serves as before: its safety snapshot is not needed.
+            let forgotten = bunker_repo::forget(
+                &repo,
+                &[bunker_repo::GroupDecision {
+                    remove: vec![safety_snapshot.clone()],
+                    ..Default::default()
+                }],
+                false,
+            );
+            return Err(match forgotten {
+                Ok(_) => e,
+                Err(f) => Error::Invalid(format!(
+                    "{e} (the safety snapshot {} could not be removed again: {f})",
+                    safety_snapshot.short_id()
+                )),
+            });
+        }
+        Err(Swap::Broken(e)) => {
+            return Err(Error::Invalid(format!(
+                "{e}; database {db:?} may be missing: the old one is {old:?}, and the safety \
+                 snapshot {} holds it",
+                safety_snapshot.short_id()
+            )))
+        }
     }
-    scratch.keep();
     let old_database = if drop_old {
-        server.drop_database(&old)?;
+        admin.drop_database(&old)?;
         None
     } else {
         Some(old)
     };
     Ok(ReplaceOutcome {
-        safety_snapshot,
+        safety_snapshot: safety_snapshot.id.to_hex(),
         old_database,
     })
+}
+
+/// How a swap failed: with the original database in place, or not.
+enum Swap {
+    Untouched(Error),
+    Broken(Error),
+}
+
+/// Restores into `new` beside `db`, then renames `db` to `old` and `new` to `db`.
+#[allow(clippy::too_many_arguments)]
+fn swap_in(
+    snap: &PgSnapshot,
+    admin: &Server,
+    dumped: &DumpedDatabase,
+    db: &str,
+    new: &str,
+    old: &str,
+    jobs: usize,
+    spool_dir: Option<&Path>,
+) -> Result<(), Swap> {
+    let untouched = |e: bunker_sources::postgres::Error| Swap::Untouched(e.into());
+    let scratch = ScratchDatabase::create(admin, new, &dumped.database).map_err(untouched)?;
+    restore_archive(snap, admin, dumped, scratch.name(), jobs, spool_dir)
+        .map_err(Swap::Untouched)?;
+    admin.rename_database(db, old).map_err(untouched)?;
+    if let Err(e) = admin.rename_database(new, db) {
+        // Put the original back under its name; the restored copy is dropped.
+        return Err(match admin.rename_database(old, db) {
+            Ok(()) => Swap::Untouched(e.into()),
+            Err(_) => Swap::Broken(e.into()),
+        });
+    }
+    scratch.keep();
+    Ok(())
 }
 
 /// Restores `table` of database `db` from the snapshot into a throwaway database.

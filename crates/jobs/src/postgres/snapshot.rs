@@ -8,6 +8,7 @@ use bunker_sources::postgres::Database;
 use chrono::{DateTime, FixedOffset};
 use serde::{Deserialize, Serialize};
 
+use crate::choice::{choose, Choice};
 use crate::error::{Error, Result};
 
 /// Every PostgreSQL snapshot carries this tag.
@@ -70,25 +71,29 @@ pub struct PgSnapshot {
 }
 
 impl PgSnapshot {
-    /// Finds `spec` (an id prefix or "latest": the newest snapshot tagged postgres) and
-    /// loads the index.
-    pub fn find(repo: Arc<Repository>, spec: &str) -> Result<PgSnapshot> {
-        let filter = SnapshotFilter {
-            tags: if spec == "latest" {
-                vec![TAG.to_string()]
-            } else {
-                Vec::new()
-            },
-            ..Default::default()
+    /// Finds the snapshot `choice` names among the PostgreSQL backups `filter` selects
+    /// (`latest`: the newest of them that is not a safety snapshot) and loads the index.
+    pub fn find(
+        repo: Arc<Repository>,
+        choice: &Choice,
+        filter: &SnapshotFilter,
+    ) -> Result<PgSnapshot> {
+        let mut filter = filter.clone();
+        filter.tags = if filter.tags.is_empty() {
+            vec![TAG.to_string()]
+        } else {
+            filter
+                .tags
+                .iter()
+                .map(|set| format!("{set},{TAG}"))
+                .collect()
         };
-        let snapshot = match repo.find_snapshot(spec, &filter) {
-            Err(bunker_repo::Error::NotFound { .. }) if spec == "latest" => {
-                return Err(Error::Invalid(
-                    "no PostgreSQL backup in the repository (snapshots tagged postgres): run `bunker pg backup` first".into(),
-                ))
-            }
-            r => r?,
-        };
+        let snapshot = choose(&repo, choice, &filter, "PostgreSQL backup")?;
+        Self::load(repo, snapshot)
+    }
+
+    /// Opens a snapshot made by `pg backup` (or a job of a `postgres` source).
+    pub fn load(repo: Arc<Repository>, snapshot: Snapshot) -> Result<PgSnapshot> {
         let meta = snapshot.extra.get(META_KEY).cloned().ok_or_else(|| {
             Error::Invalid(format!(
                 "snapshot {} is not a PostgreSQL backup (made by `bunker pg backup`)",

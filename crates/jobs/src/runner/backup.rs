@@ -25,10 +25,15 @@ pub struct Backup {
     pub warnings: Vec<String>,
 }
 
-/// The snapshot options of a job's backups.
-pub fn options(name: &str, job: &JobConfig) -> BackupOptions {
+/// The snapshot options of a job's backups, with `extra_tags` of this run.
+pub fn options(name: &str, job: &JobConfig, extra_tags: &[String]) -> BackupOptions {
     let mut tags = vec![job_tag(name)];
     tags.extend(job.tags.iter().map(|t| t.0.clone()));
+    for t in extra_tags {
+        if !tags.contains(t) {
+            tags.push(t.clone());
+        }
+    }
     let mut opts = BackupOptions {
         host: job
             .host
@@ -61,10 +66,11 @@ pub fn pg_server(dsn: &str, pg_bin: Option<&str>) -> Server {
 pub fn run(
     name: &str,
     job: &JobConfig,
+    extra_tags: &[String],
     repo: Arc<Repository>,
     progress: &BackupProgress,
 ) -> Result<Backup, String> {
-    let opts = options(name, job);
+    let opts = options(name, job, extra_tags);
     let result = match &job.source {
         SourceConfig::Files { paths, .. } => {
             let paths: Vec<PathBuf> = paths.iter().map(|p| PathBuf::from(&p.0)).collect();

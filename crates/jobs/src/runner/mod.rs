@@ -19,8 +19,11 @@ use serde::Serialize;
 pub use backup::job_tag;
 pub use lock::JobLock;
 pub use repository::{open as open_repository, password, storage_options, OpenError};
+pub use upkeep::{job_filter, run_drill};
 
+use crate::choice::Choice;
 use crate::config::{Config, JobConfig, When};
+use crate::drill::DrillReport;
 
 /// The step a run failed in; each has its own exit code (documented in the README).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -74,6 +77,9 @@ pub struct RunOptions {
     pub verify_now: bool,
     /// Prune now, whatever the prune schedule says.
     pub prune_now: bool,
+    /// Tags for this run's snapshot besides the job's (`run --label NAME` gives
+    /// `NAME` and `forever`).
+    pub extra_tags: Vec<String>,
 }
 
 /// A repository the run tried to reach, and whether it could.
@@ -148,6 +154,21 @@ impl Refused {
             Refused::AlreadyRunning(_) => 25,
             Refused::State(_) => 1,
         }
+    }
+}
+
+/// The catalog's record of a drill of job `name` whose report is stored as `report_id`.
+pub fn drill_record(name: &str, report_id: String, report: &DrillReport) -> DrillRecord {
+    DrillRecord {
+        job: name.to_string(),
+        report_id,
+        snapshot: report.snapshot.clone(),
+        started: report.started.with_timezone(&Utc),
+        finished: report.finished.with_timezone(&Utc),
+        passed: report.passed,
+        restore_seconds: report.restore_seconds,
+        data_age_seconds: report.data_age_seconds,
+        detail: report.failures().join("; "),
     }
 }
 
@@ -366,8 +387,14 @@ impl Run<'_> {
             .map_err(|e| (Step::Repository, e))?;
 
         let progress = BackupProgress::default();
-        let made = backup::run(self.name, self.job, primary.clone(), &progress)
-            .map_err(|e| (Step::Backup, e))?;
+        let made = backup::run(
+            self.name,
+            self.job,
+            &opts.extra_tags,
+            primary.clone(),
+            &progress,
+        )
+        .map_err(|e| (Step::Backup, e))?;
         let snap = made.result.snapshot.clone();
         let summary = snap.summary.clone().unwrap_or_default();
         self.report.snapshot = Some(snap.id.to_hex());
@@ -488,20 +515,10 @@ impl Run<'_> {
         }
         if self.mark_due("drill", verify.drill.as_ref(), opts.verify_now) {
             let scratch = self.config.state_dir().join("drills");
-            let report = upkeep::run_drill(self.name, self.job, repo, &scratch);
+            let report = upkeep::run_drill(self.name, self.job, repo, &scratch, &Choice::Latest);
             self.set_mark("drill");
             let (report_id, report) = report.map_err(|e| (Step::Drill, e))?;
-            let record = DrillRecord {
-                job: self.name.to_string(),
-                report_id,
-                snapshot: report.snapshot.clone(),
-                started: report.started.with_timezone(&Utc),
-                finished: report.finished.with_timezone(&Utc),
-                passed: report.passed,
-                restore_seconds: report.restore_seconds,
-                data_age_seconds: report.data_age_seconds,
-                detail: report.failures().join("; "),
-            };
+            let record = drill_record(self.name, report_id, &report);
             if let Err(e) = self.catalog.record_drill(&record) {
                 self.report
                     .warnings

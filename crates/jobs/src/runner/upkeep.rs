@@ -13,7 +13,8 @@ use bunker_repo::{
 use chrono::Local;
 
 use super::backup::job_tag;
-use crate::config::{JobConfig, SourceConfig, Verify};
+use crate::choice::{choose, Choice};
+use crate::config::{JobConfig, Verify};
 use crate::drill::{self, Assertions, Check, DatabaseDrill, DrillReport};
 use crate::postgres::PgSnapshot;
 
@@ -29,7 +30,7 @@ pub fn copy_snapshot(
 }
 
 /// The job's snapshots in a repository.
-fn job_filter(name: &str) -> SnapshotFilter {
+pub fn job_filter(name: &str) -> SnapshotFilter {
     SnapshotFilter {
         tags: vec![job_tag(name)],
         ..Default::default()
@@ -61,14 +62,6 @@ pub fn count_snapshots(name: &str, repo: &Repository) -> Result<u64, String> {
     Ok(select_for_forget(all, &job_filter(name)).len() as u64)
 }
 
-/// The newest snapshot of the job in `repo`.
-pub fn newest_snapshot(name: &str, repo: &Repository) -> Result<Option<Snapshot>, String> {
-    let (all, _) = repo.load_snapshots().map_err(|e| e.to_string())?;
-    Ok(select_for_forget(all, &job_filter(name))
-        .into_iter()
-        .max_by_key(|s| s.time))
-}
-
 /// Prunes with restic's defaults; returns the number of packs deleted.
 pub fn run_prune(repo: &Arc<Repository>) -> Result<usize, String> {
     let plan = prune(repo, &PruneOptions::default(), &PruneProgress::default())
@@ -94,50 +87,33 @@ pub fn run_check(repo: &Repository, verify: &Verify) -> Result<String, String> {
     ))
 }
 
-/// Drills the newest snapshot of the job and stores the report (its id is returned): PostgreSQL databases are restored into
-/// scratch databases on the job's server and checked; files and command output are
-/// restored into a scratch directory and compared with what the snapshot says it holds.
+/// Drills the snapshot of the job `choice` names (the runner: the newest) and stores the
+/// report (its id is returned): PostgreSQL databases are restored into scratch databases
+/// on the job's server and checked; files and command output are restored into a
+/// scratch directory and compared with what the snapshot says it holds.
 pub fn run_drill(
     name: &str,
     job: &JobConfig,
     repo: &Arc<Repository>,
     scratch_root: &std::path::Path,
+    choice: &Choice,
 ) -> Result<(String, DrillReport), String> {
-    let snapshot = newest_snapshot(name, repo)?
-        .ok_or_else(|| format!("job {name} has no snapshot to drill"))?;
-    let verify = job.verify.as_ref();
-    let mut report = match &job.source {
-        SourceConfig::Postgres { dsn, pg_bin, .. } => {
-            let server = super::backup::pg_server(dsn.expose(), pg_bin.as_deref());
-            let v = verify.cloned_assertions();
+    let what = format!("snapshot of job {name}");
+    let snapshot = choose(repo, choice, &job_filter(name), &what).map_err(|e| e.to_string())?;
+    let mut report = match job.postgres() {
+        Some(conn) => {
+            let server = super::backup::pg_server(conn.dsn, conn.pg_bin);
+            let v = job.drill_assertions();
             let assertions = Assertions::parse(&v.0, &v.1, &v.2).map_err(|e| e.to_string())?;
-            let pg =
-                PgSnapshot::find(repo.clone(), &snapshot.id.to_hex()).map_err(|e| e.to_string())?;
+            let pg = PgSnapshot::load(repo.clone(), snapshot).map_err(|e| e.to_string())?;
             drill::drill_pg(&pg, &server, &[], &assertions, bunker_repo::hostname())
                 .map_err(|e| e.to_string())?
         }
-        _ => drill_files(repo, &snapshot, scratch_root)?,
+        None => drill_files(repo, &snapshot, scratch_root)?,
     };
     report.job = Some(name.to_string());
     let id = drill::save_report(repo, &report).map_err(|e| e.to_string())?;
     Ok((id.to_hex(), report))
-}
-
-trait AssertionsOf {
-    fn cloned_assertions(&self) -> (Vec<String>, Vec<String>, Vec<String>);
-}
-
-impl AssertionsOf for Option<&Verify> {
-    fn cloned_assertions(&self) -> (Vec<String>, Vec<String>, Vec<String>) {
-        match self {
-            None => Default::default(),
-            Some(v) => (
-                v.expect_tables.clone(),
-                v.min_rows.iter().map(|(t, n)| format!("{t}={n}")).collect(),
-                v.sql.clone(),
-            ),
-        }
-    }
 }
 
 fn drill_files(

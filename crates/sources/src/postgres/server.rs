@@ -55,6 +55,11 @@ impl Server {
         }
     }
 
+    /// The connection string as given (empty: libpq's defaults).
+    pub fn dsn(&self) -> &str {
+        &self.dsn
+    }
+
     pub fn tool(&self, name: &'static str) -> Tool {
         Tool::new(self.bin_dir.as_deref(), name)
     }
@@ -157,6 +162,44 @@ impl Server {
             None,
             &format!(
                 "SELECT exists(SELECT 1 FROM pg_database WHERE datname = {})",
+                quote_literal(name)
+            ),
+        )
+    }
+
+    /// This server reached through a database other than `names`, for the statements
+    /// about them (`ALTER DATABASE … ALLOW_CONNECTIONS`, `RENAME`, `DROP`), which
+    /// PostgreSQL refuses on the database a session is connected to: the connection
+    /// string's own database when it is none of them, else the maintenance database
+    /// `postgres` (or `template1`, when `postgres` is one of them).
+    pub fn maintenance(&self, names: &[&str]) -> Result<Server> {
+        let current: String = self.query_value(None, "SELECT current_database()")?;
+        if !names.contains(&current.as_str()) {
+            return Ok(self.clone());
+        }
+        let other = ["postgres", "template1"]
+            .into_iter()
+            .find(|m| !names.contains(m))
+            .expect("two names, at most one taken");
+        let admin = Server {
+            dsn: self.dsn_for(other),
+            bin_dir: self.bin_dir.clone(),
+        };
+        // Reachable, or the swap would fail half-way through.
+        admin.execute(None, "SELECT 1")?;
+        Ok(admin)
+    }
+
+    /// Whether the connected role may rename and drop database `name`: it owns it (or is
+    /// a member of its owner, or a superuser) and may create databases.
+    pub fn may_replace_database(&self, name: &str) -> Result<bool> {
+        self.query_value(
+            None,
+            &format!(
+                "SELECT coalesce((SELECT (r.rolsuper OR r.rolcreatedb) \
+                 AND pg_has_role(current_user, d.datdba, 'MEMBER') \
+                 FROM pg_database d, pg_roles r \
+                 WHERE d.datname = {} AND r.rolname = current_user), false)",
                 quote_literal(name)
             ),
         )
