@@ -276,11 +276,11 @@ fn latest_after_a_replace_through_a_dsn_naming_the_database_is_the_jobs_backup()
         &[
             "-r",
             "main",
-            "--dsn",
-            &c.dsn("postgres"),
             "pg",
             "export",
             "latest",
+            "--dsn",
+            &c.dsn("postgres"),
             "--db",
             "shop",
             "--table",
@@ -524,7 +524,7 @@ fn pitr_by_job_recovers_through_the_configured_repository() {
     assert!(report.contains("recovery finished"), "{report}");
     let auto = std::fs::read_to_string(to.join("postgresql.auto.conf")).unwrap();
     assert!(
-        auto.contains("-r 'main' wal-fetch") && !auto.contains("password"),
+        auto.contains("-r ''main'' wal-fetch") && !auto.contains("password"),
         "{auto}"
     );
     let recovered = psql(
