@@ -114,6 +114,7 @@ fn main() -> ExitCode {
         Command::Notify(c) => commands::notify::run(&globals, c),
         Command::Quickstart(a) => commands::quickstart::run(&globals, a),
         Command::Dashboard(c) => commands::dashboard::run(&globals, c),
+        Command::Report(a) => commands::report::run(&globals, a),
     };
     match result {
         Ok(()) => {

@@ -108,3 +108,20 @@ pub enum DashboardCommand {
     /// `[daemon.dashboard] password_hash`
     HashPassword,
 }
+
+#[derive(Args, Debug)]
+pub struct ReportArgs {
+    /// The period the report covers, back from now
+    #[arg(long, value_parser = super::parse_duration, default_value = "7d")]
+    pub since: std::time::Duration,
+    /// text, html or json (--json is the same as --format json)
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: ReportFormat,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReportFormat {
+    Text,
+    Html,
+    Json,
+}

@@ -156,6 +156,9 @@ pub enum Command {
     /// Notification targets
     #[command(subcommand)]
     Notify(NotifyCommand),
+    /// Per job: runs, successes, failures, late runs, bytes added, drills, RPO/RTO; per
+    /// repository: size, growth, quota; the open incidents
+    Report(ReportArgs),
     /// The web dashboard the daemon serves
     #[command(subcommand)]
     Dashboard(DashboardCommand),

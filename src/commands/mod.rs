@@ -22,6 +22,7 @@ pub mod pg_physical;
 pub mod prune;
 pub mod quickstart;
 pub mod repair;
+pub mod report;
 pub mod restore;
 pub mod run;
 pub mod schedule;

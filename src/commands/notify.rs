@@ -86,6 +86,7 @@ fn test(g: &Globals, a: NotifyTestArgs) -> Result<()> {
             host: bunker_repo::hostname(),
             incident: None,
             fields: Default::default(),
+            html: None,
         };
         match notifier.send(&event) {
             Ok(()) => g.say(format!("{name}: sent")),

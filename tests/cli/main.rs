@@ -21,6 +21,7 @@ mod pg;
 mod pitr;
 mod prune;
 mod repair;
+mod report;
 mod restore;
 mod roundtrip;
 mod storage;

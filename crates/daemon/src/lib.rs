@@ -6,6 +6,7 @@ mod dashboard;
 mod http;
 mod metrics;
 mod plan;
+pub mod report;
 mod state;
 
 use std::path::{Path, PathBuf};
@@ -105,6 +106,7 @@ pub fn run(config_path: &Path) -> Result<(), Error> {
     spawn_outbox(&shared);
 
     let mut next = next_runs(&shared.config(), now);
+    let mut reports = report::next_reports(&shared.config(), now);
     let mut last_eval = std::time::Instant::now();
     let mut last_probe = std::time::Instant::now();
     let mut stopping = false;
@@ -133,6 +135,7 @@ pub fn run(config_path: &Path) -> Result<(), Error> {
                     info!(jobs = c.jobs.len(), "configuration reloaded");
                     shared.set_config(c);
                     next = next_runs(&shared.config(), Utc::now());
+                    reports = report::next_reports(&shared.config(), Utc::now());
                 }
                 Err(e) => {
                     error!(error = %e, "configuration not reloaded; keeping the previous one")
@@ -172,6 +175,12 @@ pub fn run(config_path: &Path) -> Result<(), Error> {
             }
         }
         next.retain(|j, _| config.jobs.contains_key(j));
+        for (name, at) in reports.iter_mut() {
+            if *at <= now {
+                spawn_report(&shared, name, *at);
+                *at = report::next_report(&config, name, now).unwrap_or(DateTime::<Utc>::MAX_UTC);
+            }
+        }
         if last_eval.elapsed() >= EVALUATE_EVERY {
             last_eval = std::time::Instant::now();
             evaluate(&shared, now, None);
@@ -260,6 +269,26 @@ fn spawn_outbox(shared: &Arc<Shared>) {
         }
         .deliver_pending(Utc::now());
         shared.end_outbox_pass();
+    });
+}
+
+/// Builds report `name` (due at `due`) and hands it to its targets through the outbox,
+/// on a thread of its own: reading every repository's size can take a while.
+fn spawn_report(shared: &Arc<Shared>, name: &str, due: DateTime<Utc>) {
+    let shared = shared.clone();
+    let name = name.to_string();
+    std::thread::spawn(move || {
+        let config = shared.config();
+        let Some(cfg) = config.reports.get(&name).map(|r| r.get_ref()) else {
+            return;
+        };
+        let (event, targets) = report::event(&config, &shared.catalog, &name, cfg, due);
+        let sent = Alerter {
+            config: &config,
+            catalog: &shared.catalog,
+        }
+        .notify_named(&targets, &event);
+        info!(report = %name, targets = sent.len(), "report sent");
     });
 }
 

@@ -1,4 +1,5 @@
-//! The e-mail channel: a text/plain message over SMTP with STARTTLS, implicit TLS or no
+//! The e-mail channel: a text/plain message (with an HTML alternative when the event
+//! has one) over SMTP with STARTTLS, implicit TLS or no
 //! encryption, authenticating when a username is configured.
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -6,7 +7,7 @@ use std::sync::mpsc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use lettre::message::header::ContentType;
-use lettre::message::Mailbox;
+use lettre::message::{Mailbox, MultiPart};
 use lettre::transport::smtp::authentication::{Credentials, Mechanism};
 use lettre::transport::smtp::client::{Tls as SmtpTls, TlsParameters};
 use lettre::{Message, SmtpTransport, Transport};
@@ -114,13 +115,17 @@ pub(crate) fn message(n: &Notifier, m: &Email, e: &Event) -> Result<Message, Err
         let thread = format!("<incident.{}@{domain}>", id_part(incident));
         builder = builder.in_reply_to(thread.clone()).references(thread);
     }
-    builder
-        .header(ContentType::TEXT_PLAIN)
-        .body(body_text(e))
-        .map_err(|err| Error::Config {
-            notifier: n.name.clone(),
-            problem: format!("cannot build the message: {err}"),
-        })
+    let built = match &e.html {
+        Some(html) => builder.multipart(MultiPart::alternative_plain_html(
+            body_text(e),
+            html.clone(),
+        )),
+        None => builder.header(ContentType::TEXT_PLAIN).body(body_text(e)),
+    };
+    built.map_err(|err| Error::Config {
+        notifier: n.name.clone(),
+        problem: format!("cannot build the message: {err}"),
+    })
 }
 
 /// The text body: title, detail, then one `name: value` line per fact.

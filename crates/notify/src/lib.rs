@@ -51,9 +51,11 @@ pub enum EventKind {
     Recovery,
     /// A test message sent on request, to prove the channel works.
     Test,
+    /// A scheduled summary of every job (`[reports.NAME]`).
+    Report,
 }
 
-const ALL_KINDS: [EventKind; 14] = [
+const ALL_KINDS: [EventKind; 15] = [
     EventKind::Start,
     EventKind::Success,
     EventKind::Failure,
@@ -68,6 +70,7 @@ const ALL_KINDS: [EventKind; 14] = [
     EventKind::Delivery,
     EventKind::Recovery,
     EventKind::Test,
+    EventKind::Report,
 ];
 
 impl EventKind {
@@ -88,6 +91,7 @@ impl EventKind {
             EventKind::Delivery => "delivery",
             EventKind::Recovery => "recovery",
             EventKind::Test => "test",
+            EventKind::Report => "report",
         }
     }
 
@@ -130,6 +134,7 @@ impl EventKind {
             EventKind::Delivery => "UNDELIVERED",
             EventKind::Recovery => "RECOVERED",
             EventKind::Test => "TEST",
+            EventKind::Report => "REPORT",
         }
     }
 }
@@ -171,6 +176,10 @@ pub struct Event {
     pub incident: Option<String>,
     /// Measurements such as `duration_seconds`, `bytes_added`, `snapshot`.
     pub fields: serde_json::Map<String, serde_json::Value>,
+    /// The same as `detail`, as an HTML document (a report with its charts): e-mail
+    /// sends both as `multipart/alternative`; the other channels ignore it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub html: Option<String>,
 }
 
 impl Event {

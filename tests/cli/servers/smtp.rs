@@ -48,6 +48,10 @@ pub struct SmtpMessage {
     pub headers: Vec<(String, String)>,
     /// The text/plain part, transfer encoding undone, with `\n` line ends.
     pub body: String,
+    /// The text/html part, decoded likewise, if the message has one.
+    pub html: Option<String>,
+    /// The top-level Content-Type without parameters (`multipart/alternative`).
+    pub content_type: String,
     /// The message as it came after DATA.
     pub data: String,
 }
@@ -281,6 +285,8 @@ fn parse_message(path: &Path) -> SmtpMessage {
             .map(|a| a.iter().map(|h| (s(&h[0]), s(&h[1]))).collect())
             .unwrap_or_default(),
         body: s(&v["body"]),
+        html: v["html"].as_str().map(str::to_string),
+        content_type: s(&v["content_type"]),
         data: s(&v["data"]),
     }
 }
@@ -319,6 +325,7 @@ class Recorder:
         raw = envelope.original_content or envelope.content
         msg = email.message_from_bytes(raw, policy=email.policy.default)
         part = msg.get_body(preferencelist=("plain",))
+        html = msg.get_body(preferencelist=("html",))
         count += 1
         record = {
             "mail_from": envelope.mail_from,
@@ -328,6 +335,8 @@ class Recorder:
             "helo": session.host_name,
             "headers": [[k, str(v)] for k, v in msg.items()],
             "body": part.get_content().replace("\r\n", "\n") if part is not None else "",
+            "html": html.get_content().replace("\r\n", "\n") if html is not None else None,
+            "content_type": msg.get_content_type(),
             "data": raw.decode("utf-8", "replace"),
         }
         name = os.path.join(cfg["messages"], "%06d.json" % count)

@@ -9,7 +9,7 @@
 
 mod actions;
 mod audit;
-mod chart;
+pub(crate) mod chart;
 mod days;
 mod download;
 mod drills;
@@ -17,13 +17,13 @@ mod incidents;
 mod job;
 mod login;
 mod overview;
-mod page;
+pub(crate) mod page;
 mod repository;
 mod run;
 mod session;
 mod snapshots;
 mod store;
-mod words;
+pub(crate) mod words;
 
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};

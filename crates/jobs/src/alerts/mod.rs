@@ -86,6 +86,7 @@ impl Alerter<'_> {
             host: bunker_repo::hostname(),
             incident: None,
             fields: Map::new(),
+            html: None,
         }
     }
 
@@ -391,6 +392,16 @@ impl Alerter<'_> {
             out.extend(self.reconcile(name, &decided, found));
         }
         out
+    }
+
+    /// Stores `ev` in the outbox for each of the targets named in `targets` (those that
+    /// want its kind) and tries each at once: how a scheduled report is sent.
+    pub fn notify_named(&self, targets: &[String], ev: &Event) -> Vec<Delivery> {
+        let notifiers = targets
+            .iter()
+            .filter_map(|n| self.config.notify.get(n).map(|c| c.get_ref().notifier(n)))
+            .collect();
+        self.notify_targets(&ev.job, notifiers, ev)
     }
 
     /// Opens incidents for conditions found (alerting once) and closes the decided ones

@@ -1,9 +1,12 @@
-//! `[daemon.dashboard]` and a repository's `quota`: what the daemon's pages and its
-//! storage alerts are told.
+//! `[daemon.dashboard]`, `[reports.NAME]` and a repository's `quota`: what the daemon's
+//! pages, its scheduled reports and its storage alerts are told.
 
 use serde::{Deserialize, Deserializer, Serialize};
 
+use toml::Spanned;
+
 use super::value::{Secret, Span};
+use super::when::When;
 
 /// `[daemon.dashboard]`: who may see the pages and act from them.
 #[derive(Debug, Default, Deserialize, Serialize)]
@@ -19,6 +22,18 @@ pub struct DashboardConfig {
     pub loopback_read: bool,
     /// How long a login lasts without use (default 12h).
     pub session_idle: Option<Span>,
+}
+
+/// `[reports.NAME]`: a summary of every job sent on a schedule.
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReportConfig {
+    /// When to send it (`0 8 * * 1`: Mondays at 8, in `[daemon] timezone`).
+    pub schedule: When,
+    /// The period it covers, back from when it is sent (default 7d).
+    pub since: Option<Span>,
+    /// Notification targets it goes to (e-mail gets text and HTML parts).
+    pub notify: Vec<Spanned<String>>,
 }
 
 /// `quota = "500GiB"` on a repository, with the shares of it that raise an incident.

@@ -16,7 +16,7 @@ mod when;
 
 use std::path::{Path, PathBuf};
 
-pub use dashboard::{DashboardConfig, Quota, QUOTA_CRITICAL, QUOTA_WARNING};
+pub use dashboard::{DashboardConfig, Quota, ReportConfig, QUOTA_CRITICAL, QUOTA_WARNING};
 pub use http::HttpLimits;
 pub use lookup::{may_be_repository_name, PgConnection};
 pub use model::{

@@ -7,7 +7,7 @@ use bunker_schedule::Zone;
 use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
-use super::dashboard::{DashboardConfig, Quota};
+use super::dashboard::{DashboardConfig, Quota, ReportConfig};
 use super::http::HttpLimits;
 use super::notify::NotifyConfig;
 use super::value::{argv, Secret, Span, Text};
@@ -25,6 +25,9 @@ pub struct Config {
     pub jobs: BTreeMap<String, Spanned<JobConfig>>,
     #[serde(default)]
     pub notify: BTreeMap<String, Spanned<NotifyConfig>>,
+    /// Summaries the daemon sends on a schedule.
+    #[serde(default)]
+    pub reports: BTreeMap<String, Spanned<ReportConfig>>,
     /// Where the configuration was read from.
     #[serde(skip)]
     pub path: std::path::PathBuf,
@@ -516,6 +519,18 @@ impl Config {
                          ({critical}) are percentages, the warning not above the critical"
                     ),
                 ));
+            }
+        }
+        for (name, r) in &self.reports {
+            check_name("report", name).map_err(|e| (r.span().start, e))?;
+            if r.get_ref().notify.is_empty() {
+                return Err((
+                    r.span().start,
+                    format!("report {name:?}: notify names no target"),
+                ));
+            }
+            for n in &r.get_ref().notify {
+                notify_exists(n)?;
             }
         }
         if let Some(h) = &self.daemon.dashboard.password_hash {

@@ -32,6 +32,7 @@ fn event(kind: EventKind) -> Event {
         host: "db1.example.com".into(),
         incident: Some("db/failure".into()),
         fields,
+        html: None,
     }
 }
 
