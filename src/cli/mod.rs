@@ -369,7 +369,8 @@ pub struct InitArgs {
 pub struct CopyArgs {
     /// Snapshots to copy (default: all that match the filters)
     pub snapshots: Vec<String>,
-    /// Destination repository
+    /// Destination repository: a repository of the configuration by name (its password
+    /// and options), or a location
     #[arg(long)]
     pub to: String,
     /// Destination password file (else BUNKER_TO_PASSWORD)

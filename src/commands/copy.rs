@@ -5,22 +5,11 @@ use bunker_repo::{copy, Repository};
 
 use super::Globals;
 use crate::cli::CopyArgs;
+use crate::configured::Configured;
 
 pub fn run(g: &Globals, a: CopyArgs) -> Result<()> {
     let src = g.open()?;
-    let storage = g.storage(&a.to)?;
-    if !storage.config_exists()? {
-        return Err(bunker_repo::Error::NoRepository {
-            location: a.to.clone(),
-        }
-        .into());
-    }
-    let password = match (&a.to_password_command, &a.to_password_file) {
-        (None, None) => std::env::var("BUNKER_TO_PASSWORD")
-            .context("no password for the destination: set BUNKER_TO_PASSWORD, --to-password-file or --to-password-command")?,
-        (cmd, file) => crate::password::resolve(file.as_deref(), cmd.as_deref(), g.password_timeout)?,
-    };
-    let dst = Arc::new(Repository::open(storage, &password)?);
+    let dst = Arc::new(destination(g, &a)?);
     let filter = g.filter(&a.filter);
     let snaps: Vec<_> = if a.snapshots.is_empty() {
         src.snapshots()?
@@ -65,4 +54,39 @@ pub fn run(g: &Globals, a: CopyArgs) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The destination: a repository of the configuration by name (`--to offsite`, the same
+/// rule as `-r`: its url, options and password), else a location with
+/// `--to-password-file`, `--to-password-command` or `BUNKER_TO_PASSWORD`.
+fn destination(g: &Globals, a: &CopyArgs) -> Result<Repository> {
+    let default = bunker_jobs::config::default_config_path();
+    let named = Configured::resolve(Some(&a.to), None, g.config.as_deref(), &default)?;
+    if let Some((name, cfg)) = named.as_ref().and_then(|c| c.repository()) {
+        let opts = bunker_jobs::runner::storage_options(cfg)?;
+        let storage = bunker_repo::Storage::open(&cfg.url, &opts)?;
+        if !storage.config_exists()? {
+            return Err(bunker_repo::Error::NoRepository {
+                location: cfg.url.0.clone(),
+            }
+            .into());
+        }
+        return Ok(Repository::open(
+            storage,
+            &Configured::password(cfg, name)?,
+        )?);
+    }
+    let storage = g.storage(&a.to)?;
+    if !storage.config_exists()? {
+        return Err(bunker_repo::Error::NoRepository {
+            location: a.to.clone(),
+        }
+        .into());
+    }
+    let password = match (&a.to_password_command, &a.to_password_file) {
+        (None, None) => std::env::var("BUNKER_TO_PASSWORD")
+            .context("no password for the destination: set BUNKER_TO_PASSWORD, --to-password-file or --to-password-command")?,
+        (cmd, file) => crate::password::resolve(file.as_deref(), cmd.as_deref(), g.password_timeout)?,
+    };
+    Ok(Repository::open(storage, &password)?)
 }

@@ -71,11 +71,14 @@ fn repository_commands_take_a_configured_repository_or_job_by_name() {
     let cfg = config(
         &s,
         &format!(
-            "[jobs.site]\nrepository = \"main\"\nsource = {{ type = \"files\", paths = [\"{}\"] }}\nretention = {{ keep_last = 1 }}\n\n[jobs.other]\nrepository = \"main\"\nsource = {{ type = \"files\", paths = [\"{}\"] }}\n",
+            "[repositories.second]\nurl = \"{}\"\npassword_command = \"cat {}\"\n\n[jobs.site]\nrepository = \"main\"\nsource = {{ type = \"files\", paths = [\"{}\"] }}\nretention = {{ keep_last = 1 }}\n\n[jobs.other]\nrepository = \"main\"\nsource = {{ type = \"files\", paths = [\"{}\"] }}\n",
+            s.path("second").display(),
+            s.path("pass").display(),
             src.display(),
             other.display()
         ),
     );
+    bunker(&s.path("second"), &["init"]);
     // A labelled run is kept forever although the job keeps one snapshot.
     let labelled = ok(bunker_cfg(
         &cfg,
@@ -165,6 +168,18 @@ fn repository_commands_take_a_configured_repository_or_job_by_name() {
     assert_eq!(left_site, vec![newest[0].clone(), newest[2].clone()]);
     ok(bunker_cfg(&cfg, &["--job", "site", "prune"]));
     restic(&s.path("main"), &["check", "--read-data"]);
+    // copy --to NAME: the destination's password from the configuration too; --job
+    // copies only the job's snapshots.
+    ok(bunker_cfg(
+        &cfg,
+        &["--job", "site", "copy", "--to", "second"],
+    ));
+    let copied = json(&ok(bunker_cfg(
+        &cfg,
+        &["-r", "second", "--json", "snapshots"],
+    )));
+    assert_eq!(copied.as_array().unwrap().len(), 2, "{copied}");
+    restic(&s.path("second"), &["check", "--read-data"]);
 
     // The rule: a name the configuration does not declare is a path, and a path (with
     // '/') is never a name; neither is given the configured password.
