@@ -38,6 +38,10 @@ pub struct PgInfoArgs {
     /// Only this database system (system identifier)
     #[arg(long)]
     pub system: Option<String>,
+    /// Read and authenticate every archived WAL file: a damaged one counts as missing
+    /// (the window ends, or a gap opens, there) and is listed
+    #[arg(long)]
+    pub read_data: bool,
 }
 
 #[derive(Args, Debug)]

@@ -61,6 +61,8 @@ pub struct Globals {
     pub s3_storage_class: Option<String>,
     pub append_only: bool,
     pub no_cache: bool,
+    /// The password once read: a prompt or a password command runs once per process.
+    pub password_read: Arc<std::sync::OnceLock<String>>,
 }
 
 impl From<&Cli> for Globals {
@@ -81,6 +83,7 @@ impl From<&Cli> for Globals {
             s3_storage_class: c.s3_storage_class.clone(),
             append_only: c.append_only,
             no_cache: c.no_cache,
+            password_read: Default::default(),
         }
     }
 }
@@ -165,14 +168,18 @@ impl Globals {
     }
 
     pub fn password(&self) -> Result<String> {
-        if let Some((name, cfg)) = self.configured_repository() {
-            return Configured::password(cfg, name);
+        if let Some(p) = self.password_read.get() {
+            return Ok(p.clone());
         }
-        crate::password::resolve(
-            self.password_file.as_deref(),
-            self.password_command.as_deref(),
-            self.password_timeout,
-        )
+        let p = match self.configured_repository() {
+            Some((name, cfg)) => Configured::password(cfg, name)?,
+            None => crate::password::resolve(
+                self.password_file.as_deref(),
+                self.password_command.as_deref(),
+                self.password_timeout,
+            )?,
+        };
+        Ok(self.password_read.get_or_init(|| p).clone())
     }
 
     /// Opens the repository (index not loaded), with the local copy of a remote

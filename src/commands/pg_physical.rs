@@ -83,11 +83,13 @@ fn shell_quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', r"'\''"))
 }
 
-/// The restore_command the recovered server runs: this binary, the repository and the
-/// password source given to this command (a password given only in the environment
-/// must be in the server's environment too); a repository of the configuration as
-/// `--config FILE -r NAME`, so that the password stays in the configuration.
-fn restore_command(g: &Globals) -> Result<String> {
+/// The restore_command the recovered server runs, and the password it needs written
+/// beside it: this binary, the repository and the password source given to this
+/// command; a repository of the configuration as `--config FILE -r NAME`, so that the
+/// password stays in the configuration. A password from the environment or a prompt,
+/// which the server does not have, goes into a 0600 file in the data directory
+/// ([`pgjob::RESTORE_PASSWORD_FILE`]) that the command names.
+fn restore_command(g: &Globals, to: &Path) -> Result<(String, Option<String>)> {
     let exe = std::env::current_exe().context("locating the bunker binary")?;
     let mut cmd = vec![shell_quote(&exe.to_string_lossy())];
     if let Some(c) = g.configured.as_deref() {
@@ -99,7 +101,7 @@ fn restore_command(g: &Globals) -> Result<String> {
                 shell_quote(name)
             ));
             cmd.push("wal-fetch %f %p".into());
-            return Ok(cmd.join(" "));
+            return Ok((cmd.join(" "), None));
         }
     }
     let location = g.location()?;
@@ -108,6 +110,7 @@ fn restore_command(g: &Globals) -> Result<String> {
         _ => location,
     };
     cmd.push(format!("-r {}", shell_quote(&location)));
+    let mut password = None;
     if let Some(f) = &g.password_file {
         cmd.push(format!(
             "--password-file {}",
@@ -115,9 +118,16 @@ fn restore_command(g: &Globals) -> Result<String> {
         ));
     } else if let Some(c) = &g.password_command {
         cmd.push(format!("--password-command {}", shell_quote(c)));
+    } else {
+        let file = std::path::absolute(to)?.join(pgjob::RESTORE_PASSWORD_FILE);
+        cmd.push(format!(
+            "--password-file {}",
+            shell_quote(&file.to_string_lossy())
+        ));
+        password = Some(g.password()?);
     }
     cmd.push("wal-fetch %f %p".into());
-    Ok(cmd.join(" "))
+    Ok((cmd.join(" "), password))
 }
 
 fn settings(list: &[String]) -> Result<Vec<(String, String)>> {
@@ -137,13 +147,15 @@ fn recovery_options(
     c: &RecoveryArgs,
     target: Target,
 ) -> Result<PitrOptions> {
+    let (restore_command, restore_password) = restore_command(g, &to)?;
     Ok(PitrOptions {
         to,
         target,
         timeline: c.timeline,
         base: c.base.clone(),
         system: c.system.clone(),
-        restore_command: restore_command(g)?,
+        restore_command,
+        restore_password,
         settings: settings(&c.settings)?,
         standby: false,
         primary_conninfo: None,
@@ -213,6 +225,15 @@ fn print_report(g: &Globals, r: &PitrReport) {
     ));
     g.say(format!("target: {}", r.target));
     match &r.reached {
+        Some(x) if x.in_recovery => g.say(format!(
+            "standby running after {:.1}s, replaying the archive: timeline {}, replayed to LSN {}, last transaction {}; the server runs on port {} ({})",
+            x.recovery_seconds,
+            x.timeline,
+            x.lsn,
+            x.last_transaction.as_deref().unwrap_or("none replayed yet"),
+            x.port,
+            x.socket_dir
+        )),
         Some(x) => g.say(format!(
             "recovery finished in {:.1}s: timeline {}, LSN {}, last transaction {}; the server runs on port {} ({})",
             x.recovery_seconds,
@@ -243,7 +264,7 @@ pub fn info(g: &Globals, a: PgInfoArgs) -> Result<()> {
         systems.retain(|x| x == s);
     }
     let server = g.pg_server(&a.conn);
-    let archiver = if server.dsn().is_empty() {
+    let archiver = if server.dsn().is_empty() && server.password().is_none() {
         None
     } else {
         Some((server.cluster_facts()?, server.archiver_status()?))
@@ -258,7 +279,12 @@ pub fn info(g: &Globals, a: PgInfoArgs) -> Result<()> {
             .first()
             .map(|b| b.meta.wal_segment_size)
             .unwrap_or(DEFAULT_SEGMENT_SIZE);
-        let listing = wal_archive::list(&repo, system, seg)?;
+        let mut listing = wal_archive::list(&repo, system, seg)?;
+        let damaged = if a.read_data {
+            wal_archive::verify(&repo, system, &mut listing)
+        } else {
+            Vec::new()
+        };
         let newest = latest_timeline(&listing);
         let mut timelines = Vec::new();
         for tli in listing.timelines() {
@@ -340,6 +366,8 @@ pub fn info(g: &Globals, a: PgInfoArgs) -> Result<()> {
             })).collect::<Vec<_>>(),
             "timelines": timelines,
             "archive": lag,
+            "verified": a.read_data,
+            "damaged": damaged,
         }));
     }
     if g.json {
@@ -359,8 +387,10 @@ pub fn info(g: &Globals, a: PgInfoArgs) -> Result<()> {
 fn segment_distance(last: &str, current: &str, seg: u64) -> Option<i64> {
     use bunker_sources::postgres::wal::WalFile;
     match (WalFile::parse(last, seg)?, WalFile::parse(current, seg)?) {
+        // The server's current file is the one it writes; the archive can already hold
+        // it when a switch just happened: never fewer than 0 behind.
         (WalFile::Segment { segno: a, .. }, WalFile::Segment { segno: b, .. }) => {
-            Some(b as i64 - a as i64 - 1)
+            Some((b as i64 - a as i64 - 1).max(0))
         }
         _ => None,
     }
@@ -421,6 +451,14 @@ fn print_system(s: &serde_json::Value) {
                 str_of(&w["gap"]["last"])
             );
         }
+    }
+    if let Some(list) = s["damaged"].as_array().filter(|l| !l.is_empty()) {
+        println!("  DAMAGED in the archive (counted as missing):");
+        for d in list {
+            println!("    {}: {}", str_of(&d["name"]), str_of(&d["error"]));
+        }
+    } else if s["verified"].as_bool() == Some(true) {
+        println!("  every archived file read back intact");
     }
     let a = &s["archive"];
     if !a.is_null() {

@@ -91,6 +91,7 @@ pub fn run(g: &Globals, a: QuickstartArgs) -> Result<()> {
         configured: None,
         password_file: Some(a.password_out.clone()),
         password_command: None,
+        password_read: Default::default(),
         ..g.clone()
     };
     super::snapshots::run(

@@ -19,6 +19,7 @@ mod jobs;
 mod maintenance;
 mod pg;
 mod pitr;
+mod pitr_safety;
 mod prune;
 mod repair;
 mod report;

@@ -43,6 +43,21 @@ pub struct Cluster {
 impl Cluster {
     /// Initializes and starts a cluster. `conf` lines are appended to postgresql.conf.
     pub fn start(conf: &[&str]) -> Cluster {
+        Cluster::start_with(conf, false)
+    }
+
+    /// A cluster that keeps its WAL outside the data directory (`initdb --waldir`, so
+    /// `pg_wal` is a link to [`Cluster::waldir`]).
+    pub fn start_with_waldir(conf: &[&str]) -> Cluster {
+        Cluster::start_with(conf, true)
+    }
+
+    /// The WAL directory of a cluster started with [`Cluster::start_with_waldir`].
+    pub fn waldir(&self) -> PathBuf {
+        self.dir.path().join("waldir")
+    }
+
+    fn start_with(conf: &[&str], separate_wal: bool) -> Cluster {
         let (uid, gid) = postgres_ids();
         let dir = tempfile::Builder::new()
             .prefix("bunker-pg-")
@@ -69,6 +84,7 @@ impl Cluster {
                 "--locale=C.UTF-8",
                 "--no-sync",
             ])
+            .args(separate_wal.then(|| format!("--waldir={}", c.waldir().display())))
             .run_ok();
         let mut extra = vec![
             format!("port = {}", c.port),

@@ -14,20 +14,20 @@ use crate::util::*;
 
 /// A repository the cluster's postgres user can write (archive_command runs as it),
 /// with the password in a file.
-struct Archive {
-    scratch: Scratch,
+pub(crate) struct Archive {
+    pub(crate) scratch: Scratch,
     /// bunker as PostgreSQL runs it (archive_command, and the restore_command that pitr
     /// writes with its own path): a copy in the scratch directory, which the postgres
     /// user can reach wherever the checkout is (a clone under a 0700 directory).
-    bin: PathBuf,
+    pub(crate) bin: PathBuf,
 }
 
-fn postgres_ids() -> (u32, u32) {
+pub(crate) fn postgres_ids() -> (u32, u32) {
     let u = nix::unistd::User::from_name("postgres").unwrap().unwrap();
     (u.uid.as_raw(), u.gid.as_raw())
 }
 
-fn chown_r(path: &Path, uid: u32, gid: u32) {
+pub(crate) fn chown_r(path: &Path, uid: u32, gid: u32) {
     let out = Command::new("chown")
         .arg("-R")
         .arg(format!("{uid}:{gid}"))
@@ -38,7 +38,7 @@ fn chown_r(path: &Path, uid: u32, gid: u32) {
 }
 
 impl Archive {
-    fn new() -> Archive {
+    pub(crate) fn new() -> Archive {
         let scratch = Scratch::new();
         std::fs::set_permissions(scratch.dir.path(), std::fs::Permissions::from_mode(0o755))
             .unwrap();
@@ -59,12 +59,12 @@ impl Archive {
         Archive { scratch, bin }
     }
 
-    fn repo(&self) -> PathBuf {
+    pub(crate) fn repo(&self) -> PathBuf {
         self.scratch.repo()
     }
 
     /// The settings of a cluster archiving into this repository.
-    fn conf(&self) -> Vec<String> {
+    pub(crate) fn conf(&self) -> Vec<String> {
         vec![
             "wal_level = replica".into(),
             "archive_mode = on".into(),
@@ -79,21 +79,21 @@ impl Archive {
         ]
     }
 
-    fn start_cluster(&self) -> Cluster {
+    pub(crate) fn start_cluster(&self) -> Cluster {
         let conf = self.conf();
         let conf: Vec<&str> = conf.iter().map(String::as_str).collect();
         Cluster::start(&conf)
     }
 
     /// bunker with the password file (so that the restore_command it writes carries it).
-    fn bunker_raw(&self, args: &[&str]) -> Output {
+    pub(crate) fn bunker_raw(&self, args: &[&str]) -> Output {
         let pw = self.scratch.path("password");
         let mut all = vec!["--password-file", pw.to_str().unwrap()];
         all.extend_from_slice(args);
         bunker_raw_as(&self.bin, &self.repo(), &all, None)
     }
 
-    fn bunker(&self, args: &[&str]) -> String {
+    pub(crate) fn bunker(&self, args: &[&str]) -> String {
         let o = self.bunker_raw(args);
         assert!(
             o.status.success(),
@@ -105,7 +105,7 @@ impl Archive {
     }
 
     /// Waits until `segment` of system `sys` (any timeline) is archived.
-    fn wait_archived(&self, c: &Cluster, segment: &str) {
+    pub(crate) fn wait_archived(&self, c: &Cluster, segment: &str) {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let last = c.sql(
@@ -124,7 +124,7 @@ impl Archive {
     }
 
     /// Ends the current segment and waits for it to be archived.
-    fn switch_and_wait(&self, c: &Cluster) {
+    pub(crate) fn switch_and_wait(&self, c: &Cluster) {
         let seg = c.sql(
             "postgres",
             "SELECT pg_walfile_name(pg_current_wal_lsn()); SELECT pg_switch_wal();",
@@ -134,16 +134,16 @@ impl Archive {
     }
 
     /// Recovers into a new directory and starts the server there.
-    fn pitr(&self, name: &str, target: &[&str]) -> Recovered {
+    pub(crate) fn pitr(&self, name: &str, target: &[&str]) -> Recovered {
         self.recover(&["pitr"], name, target)
     }
 
     /// Builds a standby from the archive and starts it.
-    fn standby(&self, name: &str, extra: &[&str]) -> Recovered {
+    pub(crate) fn standby(&self, name: &str, extra: &[&str]) -> Recovered {
         self.recover(&["pg", "standby"], name, extra)
     }
 
-    fn recover(&self, command: &[&str], name: &str, target: &[&str]) -> Recovered {
+    pub(crate) fn recover(&self, command: &[&str], name: &str, target: &[&str]) -> Recovered {
         let dir = self.scratch.path(name);
         let port = free_port();
         let port_s = format!("port={port}");
@@ -168,7 +168,7 @@ impl Archive {
     }
 }
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -177,15 +177,15 @@ fn free_port() -> u16 {
 }
 
 /// A recovered server, stopped when dropped.
-struct Recovered {
-    dir: PathBuf,
-    port: u16,
-    socket: PathBuf,
-    report: String,
+pub(crate) struct Recovered {
+    pub(crate) dir: PathBuf,
+    pub(crate) port: u16,
+    pub(crate) socket: PathBuf,
+    pub(crate) report: String,
 }
 
 impl Recovered {
-    fn sql(&self, sql: &str) -> String {
+    pub(crate) fn sql(&self, sql: &str) -> String {
         psql(
             &format!(
                 "host={} port={} user=postgres dbname=postgres",
@@ -215,11 +215,11 @@ impl Drop for Recovered {
 
 /// Recovered servers that do not archive: they leave no new timelines behind for the
 /// next recovery from the same archive.
-const QUIET: &str = "archive_mode=off";
+pub(crate) const QUIET: &str = "archive_mode=off";
 
 const STATE: &str = "SELECT count(*) || ':' || sum(abalance) FROM pgbench_accounts";
 
-fn pgbench(c: &Cluster, args: &[&str]) {
+pub(crate) fn pgbench(c: &Cluster, args: &[&str]) {
     let o = c.tool("pgbench", "postgres", args);
     assert!(
         o.status.success(),

@@ -97,6 +97,7 @@ fn excludes(pgdata: &Path) -> Vec<String> {
         "backup_label.old",
         "tablespace_map",
         "tablespace_map.old",
+        super::pitr::RESTORE_PASSWORD_FILE,
         "backup_manifest",
         "postgresql.auto.conf.tmp",
         "current_logfiles.tmp",

@@ -3,7 +3,7 @@
 
 use std::fs::OpenOptions;
 use std::io::Write;
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -20,6 +20,11 @@ use super::basebackup::BASE_TAR;
 use super::wal_archive::{self, STREAMING_SUFFIX};
 use super::window::{base_backups, chain, latest_timeline, reach, BaseBackup, ChainLink, Reach};
 use crate::error::{Error, Result};
+
+/// The file in a recovered data directory that holds the repository password for its
+/// restore_command (mode 0600, the server's owner), when bunker had no file or command
+/// to name there. Base backups leave it out.
+pub const RESTORE_PASSWORD_FILE: &str = "bunker-restore.password";
 
 /// Where recovery stops.
 #[derive(Clone, Debug)]
@@ -46,6 +51,10 @@ pub struct PitrOptions {
     pub system: Option<String>,
     /// `restore_command` to write (it runs `bunker wal-fetch`).
     pub restore_command: String,
+    /// The repository password, when the restore_command reads it from
+    /// [`RESTORE_PASSWORD_FILE`] in the data directory (it came from the environment or
+    /// a prompt, which the server does not have).
+    pub restore_password: Option<String>,
     /// Extra `name = value` settings for the recovered server.
     pub settings: Vec<(String, String)>,
     /// Build a standby (standby.signal, no target) instead of recovering to a point.
@@ -80,6 +89,8 @@ pub struct PitrReport {
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Reached {
+    /// A standby is still recovering (it follows the archive); a recovery has ended.
+    pub in_recovery: bool,
     pub timeline: u32,
     pub lsn: String,
     pub last_transaction: Option<String>,
@@ -158,9 +169,18 @@ fn pick_system(repo: &Repository, bases: &[BaseBackup], given: Option<&str>) -> 
 }
 
 /// Restores a base backup into `opts.to` and sets it up to recover; with `start`, runs
-/// the recovery and reports where it ended.
+/// the recovery and reports where it ended. A recovery that fails leaves the target as
+/// it found it: a server it started is stopped, what it wrote is removed.
 pub fn pitr(repo: Arc<Repository>, opts: &PitrOptions) -> Result<PitrReport> {
-    prepare_target_dir(&opts.to)?;
+    let created = prepare_target_dir(&opts.to)?;
+    let result = recover(repo, opts);
+    if result.is_err() {
+        undo(opts, created);
+    }
+    result
+}
+
+fn recover(repo: Arc<Repository>, opts: &PitrOptions) -> Result<PitrReport> {
     let bases = base_backups(&repo)?;
     let system = pick_system(&repo, &bases, opts.system.as_deref())?;
     let bases: Vec<BaseBackup> = bases
@@ -235,6 +255,7 @@ pub fn pitr(repo: Arc<Repository>, opts: &PitrOptions) -> Result<PitrReport> {
     check_target(base, &r, &opts.target)?;
     let started = Instant::now();
     restore_base(&repo, base, &opts.to, opts.threads)?;
+    detach_links(&opts.to)?;
     let streamed = if matches!(opts.target, Target::Latest) || opts.standby {
         place_streaming(&repo, &system, &r, &opts.to, seg)?
     } else {
@@ -321,8 +342,9 @@ fn check_target(base: &BaseBackup, r: &Reach, target: &Target) -> Result<()> {
     )))
 }
 
-fn prepare_target_dir(dir: &Path) -> Result<()> {
-    match std::fs::read_dir(dir) {
+/// Makes sure `dir` is a new or empty directory; says whether it was created.
+fn prepare_target_dir(dir: &Path) -> Result<bool> {
+    let created = match std::fs::read_dir(dir) {
         Ok(mut rd) => {
             if rd.next().is_some() {
                 return Err(Error::Invalid(format!(
@@ -330,13 +352,89 @@ fn prepare_target_dir(dir: &Path) -> Result<()> {
                     dir.display()
                 )));
             }
+            false
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
+            true
         }
         Err(e) => return Err(io(dir, e)),
+    };
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+        .map_err(|e| io(dir, e))?;
+    Ok(created)
+}
+
+/// After a failure: stops the server if it runs from the target, then removes what the
+/// recovery wrote (the directory was empty or absent before, so all of it).
+fn undo(opts: &PitrOptions, created: bool) {
+    let to = &opts.to;
+    if to.join("postmaster.pid").exists() {
+        let mut cmd = Command::new(pg_ctl(opts));
+        cmd.args(["stop", "-m", "immediate", "-w", "-D"])
+            .arg(to)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        if let (true, Ok(owner)) = (nix_is_root(), std::fs::metadata(to)) {
+            cmd.uid(owner.uid()).gid(owner.gid());
+        }
+        let _ = cmd.status();
     }
-    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(|e| io(dir, e))
+    if created {
+        let _ = std::fs::remove_dir_all(to);
+        return;
+    }
+    if let Ok(rd) = std::fs::read_dir(to) {
+        for e in rd.flatten() {
+            let p = e.path();
+            // remove_dir_all removes links themselves, never what they point to.
+            let _ = match e.file_type() {
+                Ok(t) if t.is_dir() => std::fs::remove_dir_all(&p),
+                _ => std::fs::remove_file(&p),
+            };
+        }
+    }
+}
+
+fn pg_ctl(opts: &PitrOptions) -> PathBuf {
+    match &opts.server_bin {
+        Some(d) => d.join("pg_ctl"),
+        None => PathBuf::from("pg_ctl"),
+    }
+}
+
+/// A base backup of a cluster that keeps its WAL elsewhere (`initdb --waldir`) holds
+/// `pg_wal` as a link to the primary's WAL directory: a recovered server must never
+/// write there. The link becomes a directory of the target's own, as pg_basebackup
+/// makes it. Tablespace links lead to the primary's tablespaces, which a base backup
+/// does not hold: refused before anything follows them.
+fn detach_links(to: &Path) -> Result<()> {
+    let wal = to.join("pg_wal");
+    if let Ok(m) = std::fs::symlink_metadata(&wal) {
+        if m.file_type().is_symlink() {
+            std::fs::remove_file(&wal).map_err(|e| io(&wal, e))?;
+            std::fs::create_dir(&wal).map_err(|e| io(&wal, e))?;
+            std::fs::set_permissions(&wal, std::fs::Permissions::from_mode(0o700))
+                .map_err(|e| io(&wal, e))?;
+        }
+    }
+    let tblspc = to.join("pg_tblspc");
+    if let Ok(rd) = std::fs::read_dir(&tblspc) {
+        for e in rd.flatten() {
+            if e.file_type().is_ok_and(|t| t.is_symlink()) {
+                let target = std::fs::read_link(e.path()).unwrap_or_default();
+                return Err(Error::Invalid(format!(
+                    "the base backup links tablespace {} to {}, outside the recovered \
+                     directory; bunker does not recover tablespaces from file-level base \
+                     backups (use pg basebackup --stream)",
+                    e.file_name().to_string_lossy(),
+                    target.display()
+                )));
+            }
+        }
+    }
+    Ok(())
 }
 
 fn io(path: &Path, e: std::io::Error) -> Error {
@@ -428,8 +526,21 @@ fn place_streaming(
     Ok(Some(file))
 }
 
+/// One setting; a value given already as a quoted literal (`--set "x='a b'"`) is kept
+/// as it is instead of being quoted again.
 fn conf_line(name: &str, value: &str) -> String {
+    if is_quoted_literal(value) {
+        return format!("{name} = {value}\n");
+    }
     format!("{name} = {}\n", quote_literal(value))
+}
+
+/// `'…'` with every quote inside doubled.
+fn is_quoted_literal(v: &str) -> bool {
+    let Some(inner) = v.strip_prefix('\'').and_then(|r| r.strip_suffix('\'')) else {
+        return false;
+    };
+    v.len() >= 2 && inner.replace("''", "").find('\'').is_none()
 }
 
 /// `tli`: the timeline to follow; `None` for the base backup's own ('current').
@@ -474,6 +585,16 @@ fn write_recovery_settings(opts: &PitrOptions, tli: Option<u32>) -> Result<()> {
     for (k, v) in &opts.settings {
         conf.push_str(&conf_line(k, v));
     }
+    if let Some(pw) = &opts.restore_password {
+        let path = to.join(RESTORE_PASSWORD_FILE);
+        OpenOptions::new()
+            .create_new(true)
+            .write(true)
+            .mode(0o600)
+            .open(&path)
+            .and_then(|mut f| f.write_all(format!("{pw}\n").as_bytes()))
+            .map_err(|e| io(&path, e))?;
+    }
     let path = to.join("postgresql.auto.conf");
     OpenOptions::new()
         .create(true)
@@ -498,14 +619,16 @@ fn hand_over(to: &Path) -> Result<()> {
         to.join("recovery.signal"),
         to.join("standby.signal"),
         to.join("postgresql.auto.conf"),
+        to.join(RESTORE_PASSWORD_FILE),
     ] {
-        if p.exists() {
-            std::os::unix::fs::chown(&p, Some(uid), Some(gid)).map_err(|e| io(&p, e))?;
+        // lchown: never the target of a link.
+        if p.symlink_metadata().is_ok() {
+            std::os::unix::fs::lchown(&p, Some(uid), Some(gid)).map_err(|e| io(&p, e))?;
         }
     }
     if let Ok(rd) = std::fs::read_dir(to.join("pg_wal")) {
         for e in rd.flatten() {
-            let _ = std::os::unix::fs::chown(e.path(), Some(uid), Some(gid));
+            let _ = std::os::unix::fs::lchown(e.path(), Some(uid), Some(gid));
         }
     }
     Ok(())
@@ -523,10 +646,7 @@ fn start_and_wait(opts: &PitrOptions) -> Result<Reached> {
     let to = &opts.to;
     let log = to.join("bunker-recovery.log");
     let owner = std::fs::metadata(to).map_err(|e| io(to, e))?;
-    let pg_ctl = match &opts.server_bin {
-        Some(d) => d.join("pg_ctl"),
-        None => PathBuf::from("pg_ctl"),
-    };
+    let pg_ctl = pg_ctl(opts);
     let started = Instant::now();
     let mut cmd = Command::new(&pg_ctl);
     cmd.args(["start", "-w", "-t"])
@@ -583,21 +703,24 @@ fn start_and_wait(opts: &PitrOptions) -> Result<Reached> {
     #[derive(Deserialize)]
     struct Row {
         lsn: String,
-        wal: String,
+        tli: u32,
+        recovering: bool,
         last: Option<String>,
     }
     let mut rows: Vec<Row> = server.query(
         None,
         "SELECT CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn()::text ELSE pg_current_wal_lsn()::text END AS lsn, \
-         CASE WHEN pg_is_in_recovery() THEN '' ELSE pg_walfile_name(pg_current_wal_lsn()) END AS wal, \
+         CASE WHEN pg_is_in_recovery() THEN (SELECT timeline_id FROM pg_control_checkpoint()) \
+         ELSE ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int END AS tli, \
+         pg_is_in_recovery() AS recovering, \
          pg_last_xact_replay_timestamp()::text AS last",
     )?;
     let row = rows
         .pop()
         .ok_or_else(|| Error::Invalid("the server returned no row".into()))?;
-    let timeline = u32::from_str_radix(row.wal.get(..8).unwrap_or("0"), 16).unwrap_or(0);
     Ok(Reached {
-        timeline,
+        in_recovery: row.recovering,
+        timeline: row.tli,
         lsn: row.lsn,
         last_transaction: row.last,
         recovery_seconds: started.elapsed().as_secs_f64(),

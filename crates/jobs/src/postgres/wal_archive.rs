@@ -13,6 +13,7 @@ use std::time::SystemTime;
 
 use bunker_repo::Repository;
 use bunker_sources::postgres::wal::{segment_name, segment_system_identifier, Lsn, WalFile};
+use serde::Serialize;
 
 use crate::error::{Error, Result};
 
@@ -152,6 +153,34 @@ pub fn list(repo: &Repository, system_id: &str, seg_size: u64) -> Result<Listing
     Ok(Listing { files })
 }
 
+/// An archived file that does not read back as what was archived.
+#[derive(Clone, Debug, Serialize)]
+pub struct Damaged {
+    pub name: String,
+    pub error: String,
+}
+
+/// Reads and authenticates every file of `listing` (each is a sealed object naming
+/// itself); the damaged ones are taken out of the listing, since recovery cannot use
+/// them any more than missing ones, and returned.
+pub fn verify(repo: &Repository, system_id: &str, listing: &mut Listing) -> Vec<Damaged> {
+    let mut damaged = Vec::new();
+    listing.files.retain(|a| {
+        let path = object_path(system_id, a.file.timeline(), &a.name);
+        match repo.verify_object(&path) {
+            Ok(()) => true,
+            Err(e) => {
+                damaged.push(Damaged {
+                    name: a.name.clone(),
+                    error: e.to_string(),
+                });
+                false
+            }
+        }
+    });
+    damaged
+}
+
 impl Listing {
     /// Complete segments of timeline `tli`, by number.
     pub fn segments(&self, tli: u32) -> BTreeMap<u64, &Archived> {
@@ -288,4 +317,58 @@ pub fn clear_spool(spool: &Path, seg_size: u64, stale: impl Fn(u32, u64) -> bool
 /// The position just past segment `segno`.
 pub fn segment_end(segno: u64, seg_size: u64) -> Lsn {
     Lsn((segno + 1) * seg_size)
+}
+
+/// What WAL retention removed (or would remove) for one system.
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct Expired {
+    pub system_identifier: String,
+    /// The oldest segment kept: the start of the oldest base backup.
+    pub kept_from: String,
+    pub files: usize,
+    pub bytes: u64,
+}
+
+/// Removes the WAL no remaining base backup needs: for each system that has base
+/// backups, every segment (on any timeline) before the start of the oldest one. History
+/// files are kept. A system without base backups keeps all its WAL.
+pub fn expire(repo: &Repository, dry_run: bool) -> Result<Vec<Expired>> {
+    let bases = super::window::base_backups(repo)?;
+    let mut out = Vec::new();
+    for system in systems(repo)? {
+        let Some(oldest) = bases
+            .iter()
+            .filter(|b| b.meta.system_identifier == system)
+            .min_by_key(|b| b.meta.start_lsn)
+        else {
+            continue;
+        };
+        let seg = oldest.meta.wal_segment_size;
+        let keep_from = oldest.meta.start_lsn.segment(seg);
+        let mut e = Expired {
+            system_identifier: system.clone(),
+            kept_from: oldest.meta.start_wal.clone(),
+            ..Default::default()
+        };
+        for a in list(repo, &system, seg)?.files {
+            let old = match a.file {
+                WalFile::Segment { segno, .. } | WalFile::Partial { segno, .. } => {
+                    segno < keep_from
+                }
+                WalFile::BackupHistory { segno, .. } => segno < keep_from,
+                WalFile::History { .. } => false,
+            };
+            if !old {
+                continue;
+            }
+            if !dry_run {
+                repo.storage()
+                    .remove_object(&object_path(&system, a.file.timeline(), &a.name))?;
+            }
+            e.files += 1;
+            e.bytes += a.size;
+        }
+        out.push(e);
+    }
+    Ok(out)
 }

@@ -2,6 +2,7 @@
 //! `psql`, so that connection strings, `.pgpass`, `PG*` variables and TLS settings mean
 //! exactly what they mean to those tools.
 
+mod conninfo;
 mod error;
 mod physical;
 mod restore;

@@ -7,14 +7,28 @@ use std::process::Command;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
+use super::conninfo::split_password;
 use super::error::{Error, Result};
 use super::tools::{Dump, Tool};
 
 /// A server and the client tools to reach it with.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Server {
+    /// The connection string without its password.
     pub(super) dsn: String,
+    /// The password the connection string held: the tools get it in `PGPASSWORD`.
+    password: Option<String>,
     bin_dir: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server")
+            .field("dsn", &self.dsn)
+            .field("password", &self.password.as_ref().map(|_| "<hidden>"))
+            .field("bin_dir", &self.bin_dir)
+            .finish()
+    }
 }
 
 /// What a backup records about the server.
@@ -48,20 +62,29 @@ pub fn quote_literal(text: &str) -> String {
 }
 
 impl Server {
+    /// A password in `dsn` is kept apart from it: the tools get it in their environment,
+    /// never on their command line, which `ps` shows to every user of the machine.
     pub fn new(dsn: &str, bin_dir: Option<&Path>) -> Server {
+        let (dsn, password) = split_password(dsn);
         Server {
-            dsn: dsn.trim().to_string(),
+            dsn,
+            password,
             bin_dir: bin_dir.map(Path::to_path_buf),
         }
     }
 
-    /// The connection string as given (empty: libpq's defaults).
+    /// The connection string as given, without its password (empty: libpq's defaults).
     pub fn dsn(&self) -> &str {
         &self.dsn
     }
 
+    /// The password the connection string held, if any.
+    pub fn password(&self) -> Option<&str> {
+        self.password.as_deref()
+    }
+
     pub fn tool(&self, name: &'static str) -> Tool {
-        Tool::new(self.bin_dir.as_deref(), name)
+        Tool::new(self.bin_dir.as_deref(), name).with_password(self.password.clone())
     }
 
     /// The connection string with the database replaced by `db`.
@@ -183,6 +206,7 @@ impl Server {
             .expect("two names, at most one taken");
         let admin = Server {
             dsn: self.dsn_for(other),
+            password: self.password.clone(),
             bin_dir: self.bin_dir.clone(),
         };
         // Reachable, or the swap would fail half-way through.
@@ -344,11 +368,13 @@ mod tests {
             kv.dsn_for("o'k"),
             "host=/tmp port=5433 user=postgres dbname=app dbname='o\\'k'"
         );
+        // The password is kept apart: it never goes into a command line.
         let url = Server::new("postgresql://u:p@db:5432/app?sslmode=require", None);
         assert_eq!(
             url.dsn_for("new db"),
-            "postgresql://u:p@db:5432/new%20db?sslmode=require"
+            "postgresql://u@db:5432/new%20db?sslmode=require"
         );
+        assert_eq!(url.password(), Some("p"));
         assert_eq!(
             Server::new("postgres://db", None).dsn_for("x"),
             "postgres://db/x"

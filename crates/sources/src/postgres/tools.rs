@@ -9,10 +9,22 @@ use std::thread::JoinHandle;
 use super::error::{Error, Result};
 
 /// One client tool (`pg_dump`, `psql`, ...), from `--pg-bin` or `PATH`.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Tool {
     name: &'static str,
     path: PathBuf,
+    /// Given to the tool as `PGPASSWORD`, out of sight of other users.
+    password: Option<String>,
+}
+
+impl std::fmt::Debug for Tool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tool")
+            .field("name", &self.name)
+            .field("path", &self.path)
+            .field("password", &self.password.as_ref().map(|_| "<hidden>"))
+            .finish()
+    }
 }
 
 impl Tool {
@@ -21,7 +33,17 @@ impl Tool {
             Some(d) => d.join(name),
             None => PathBuf::from(name),
         };
-        Tool { name, path }
+        Tool {
+            name,
+            path,
+            password: None,
+        }
+    }
+
+    /// The tool with the password it connects with (in its environment).
+    pub fn with_password(mut self, password: Option<String>) -> Tool {
+        self.password = password;
+        self
     }
 
     pub fn name(&self) -> &'static str {
@@ -33,6 +55,9 @@ impl Tool {
     pub fn command(&self) -> Command {
         let mut c = Command::new(&self.path);
         c.env("PGAPPNAME", "bunker");
+        if let Some(p) = &self.password {
+            c.env("PGPASSWORD", p);
+        }
         c
     }
 
