@@ -184,11 +184,11 @@ fn daemon_runs_jobs_alerts_on_an_outage_and_stops_cleanly() {
     let (status, metrics) = request(port, "GET", "/metrics", None);
     assert_eq!(status, 200);
     for want in [
-        "bunker_job_last_success_timestamp_seconds{job=\"pg\"}",
-        "bunker_job_last_bytes_read{job=\"files\"}",
-        "bunker_job_failures_total{job=\"pg\"} 0",
+        "bunker_job_last_success_timestamp_seconds{bunker_job=\"pg\"}",
+        "bunker_job_last_bytes_read{bunker_job=\"files\"}",
+        "bunker_job_failures_total{bunker_job=\"pg\"} 0",
         "# TYPE bunker_job_failures_total counter",
-        "bunker_job_snapshots{job=\"pg\"}",
+        "bunker_job_snapshots{bunker_job=\"pg\"}",
     ] {
         assert!(metrics.contains(want), "{want} missing:\n{metrics}");
     }

@@ -17,6 +17,7 @@ mod fuzz;
 mod interop;
 mod jobs;
 mod maintenance;
+mod metrics;
 mod pg;
 mod pitr;
 mod pitr_safety;

@@ -7,8 +7,9 @@
 //! | Azurite (`azurite-blob`) | [`Azurite`] | Azure Blob Storage, dev account `devstoreaccount1` |
 //! | fake-gcs-server | [`FakeGcs`] | Google Cloud Storage JSON API, no authentication |
 //! | OpenSSH `sshd` | [`Sftp`] | SFTP (`internal-sftp`) with a test-made key pair |
+//! | Prometheus (`prometheus`) | [`Prometheus`] | not an emulator: scrapes the daemon, evaluates rules |
 //!
-//! `scripts/setup` installs all four. Each type also says how the oracles reach it
+//! `scripts/setup` installs all of them. Each type also says how the oracles reach it
 //! ([`Garage::restic`], [`Garage::rustic`] and so on return an [`OracleRepo`]); what was
 //! found by trying restic 0.14 (Debian 12) and rustic 0.11.4 against these servers:
 //!
@@ -44,6 +45,7 @@ mod azurite;
 mod chromium;
 mod garage;
 mod gcs;
+mod prometheus;
 mod sftp;
 
 pub mod http_recorder;
@@ -53,6 +55,7 @@ pub use azurite::Azurite;
 pub use chromium::Browser;
 pub use garage::Garage;
 pub use gcs::FakeGcs;
+pub use prometheus::Prometheus;
 pub use sftp::Sftp;
 
 use std::fs::File;

@@ -193,6 +193,12 @@ impl Catalog {
         self.one_run("job = ?1", job)
     }
 
+    /// The newest run of `job` that has ended, whatever its outcome: what a run going
+    /// now does not change until it ends.
+    pub fn last_finished(&self, job: &str) -> Result<Option<Run>> {
+        self.one_run("job = ?1 AND outcome != 'running'", job)
+    }
+
     fn one_run(&self, filter: &str, job: &str) -> Result<Option<Run>> {
         let sql = format!(
             "SELECT {RUN_COLUMNS} FROM runs WHERE {filter} ORDER BY started DESC, id DESC LIMIT 1"

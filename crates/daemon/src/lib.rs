@@ -241,6 +241,9 @@ fn start(shared: &Arc<Shared>, job: &str, trigger: Trigger, verify_now: bool) {
                 for r in &report.reach {
                     shared.set_reachable(&r.repository, r.error.is_none());
                 }
+                if let Some(r) = config.repositories.get(&report.repository) {
+                    measure(&shared, &report.repository, r.get_ref());
+                }
                 if let Some(e) = &report.error {
                     error!(job = %job, run = report.run_id, step = ?report.failed_step, error = %e, "run failed");
                 } else {
@@ -293,27 +296,17 @@ fn spawn_report(shared: &Arc<Shared>, name: &str, due: DateTime<Utc>) {
 }
 
 /// Probes every repository's storage on a thread of its own (a slow store must not
-/// hold up the schedule), measuring what a repository with a quota stores, and raises
-/// or clears its quota incidents.
+/// hold up the schedule), measuring what each stores, and raises or clears the quota
+/// incidents of those with a quota.
 fn spawn_probe(shared: &Arc<Shared>) {
     let shared = shared.clone();
     std::thread::spawn(move || {
         let config = shared.config();
         let mut sizes = std::collections::BTreeMap::new();
         for (name, r) in &config.repositories {
-            let storage = runner::storage_options(r.get_ref())
-                .and_then(|o| bunker_repo::Storage::open(&r.get_ref().url, &o));
-            let up = storage
-                .as_ref()
-                .is_ok_and(|s| s.config_exists().unwrap_or(false));
-            shared.set_reachable(name, up);
-            if let (true, Some(_), Ok(s)) = (up, r.get_ref().quota, &storage) {
-                match s.list_objects("") {
-                    Ok(objects) => {
-                        sizes.insert(name.clone(), objects.iter().map(|o| o.size).sum::<u64>());
-                    }
-                    Err(e) => warn!(repository = %name, error = %e, "size not measured"),
-                }
+            if let (Some(size), Some(_)) = (measure(&shared, name, r.get_ref()), r.get_ref().quota)
+            {
+                sizes.insert(name.clone(), size);
             }
         }
         Alerter {
@@ -322,6 +315,28 @@ fn spawn_probe(shared: &Arc<Shared>) {
         }
         .evaluate_quota(&sizes);
     });
+}
+
+/// Whether repository `name` answers and what it stores (the sum of its objects' sizes),
+/// recorded for the metrics; `None` when it could not be measured.
+fn measure(shared: &Shared, name: &str, r: &bunker_jobs::config::RepositoryConfig) -> Option<u64> {
+    let storage = runner::storage_options(r).and_then(|o| bunker_repo::Storage::open(&r.url, &o));
+    let up = storage
+        .as_ref()
+        .is_ok_and(|s| s.config_exists().unwrap_or(false));
+    shared.set_reachable(name, up);
+    let storage = storage.ok().filter(|_| up)?;
+    match storage.list_objects("") {
+        Ok(objects) => {
+            let size = objects.iter().map(|o| o.size).sum::<u64>();
+            shared.set_size(name, size);
+            Some(size)
+        }
+        Err(e) => {
+            warn!(repository = %name, error = %e, "size not measured");
+            None
+        }
+    }
 }
 
 /// The default configuration path, for the command line.

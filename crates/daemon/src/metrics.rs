@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
+use bunker_catalog::Outcome;
 use bunker_jobs::status::{Compliance, JobStatus};
 use chrono::{DateTime, Utc};
 
@@ -36,11 +37,16 @@ fn ts(t: DateTime<Utc>) -> f64 {
     t.timestamp_millis() as f64 / 1000.0
 }
 
+/// The label that names the job. Not `job`: Prometheus gives every scraped series a
+/// `job` label of its own (the scrape job), and would rename ours to `exported_job`.
+const JOB: &str = "bunker_job";
+
 /// What the daemon knows besides the catalog: which runs are going, which repositories
-/// answered.
+/// answered, and what each repository stores.
 pub struct Live<'a> {
     pub running: &'a [String],
     pub reachable: &'a BTreeMap<String, bool>,
+    pub sizes: &'a BTreeMap<String, u64>,
 }
 
 /// Renders every metric.
@@ -64,10 +70,10 @@ pub fn render(jobs: &[JobStatus], live: &Live) -> String {
         (
             "bunker_job_last_success",
             "gauge",
-            "1 when the last finished run succeeded, else 0.",
+            "1 when the last finished run succeeded, else 0 (a run going does not change it).",
             |j| {
-                j.last_attempt.as_ref().map(|r| {
-                    if j.last_success.as_ref().is_some_and(|s| s.id == r.id) {
+                j.last_finished.as_ref().map(|r| {
+                    if r.outcome == Outcome::Success {
                         1.0
                     } else {
                         0.0
@@ -148,7 +154,7 @@ pub fn render(jobs: &[JobStatus], live: &Live) -> String {
         f.head(name, kind, help);
         for j in jobs {
             if let Some(v) = get(j) {
-                f.sample(name, &[("job", &j.job)], v);
+                f.sample(name, &[(JOB, &j.job)], v);
             }
         }
     }
@@ -166,7 +172,7 @@ pub fn render(jobs: &[JobStatus], live: &Live) -> String {
             };
             f.sample(
                 "bunker_job_objective_met",
-                &[("job", &j.job), ("objective", objective)],
+                &[(JOB, &j.job), ("objective", objective)],
                 v,
             );
         }
@@ -180,7 +186,7 @@ pub fn render(jobs: &[JobStatus], live: &Live) -> String {
         let running = live.running.iter().any(|r| r == &j.job);
         f.sample(
             "bunker_job_running",
-            &[("job", &j.job)],
+            &[(JOB, &j.job)],
             if running { 1.0 } else { 0.0 },
         );
     }
@@ -192,7 +198,7 @@ pub fn render(jobs: &[JobStatus], live: &Live) -> String {
     for j in jobs {
         f.sample(
             "bunker_job_alerts_open",
-            &[("job", &j.job)],
+            &[(JOB, &j.job)],
             j.incidents.len() as f64,
         );
     }
@@ -203,7 +209,7 @@ pub fn render(jobs: &[JobStatus], live: &Live) -> String {
     );
     for j in jobs {
         let mut labels: Vec<(&str, &str)> = vec![
-            ("job", &j.job),
+            (JOB, &j.job),
             ("repository", &j.repository),
             ("schedule", j.schedule.as_deref().unwrap_or("")),
             ("timezone", &j.timezone),
@@ -234,6 +240,18 @@ pub fn render(jobs: &[JobStatus], live: &Live) -> String {
             "bunker_repository_up",
             &[("repository", repo)],
             if *up { 1.0 } else { 0.0 },
+        );
+    }
+    f.head(
+        "bunker_repository_size_bytes",
+        "gauge",
+        "What the repository stores (every object, as stored), measured after each run and probe.",
+    );
+    for (repo, size) in live.sizes {
+        f.sample(
+            "bunker_repository_size_bytes",
+            &[("repository", repo)],
+            *size as f64,
         );
     }
     out

@@ -25,6 +25,8 @@ pub struct Shared {
     pub catalog: Arc<Catalog>,
     running: Mutex<BTreeSet<String>>,
     reachable: Mutex<BTreeMap<String, bool>>,
+    /// What each repository stores, in bytes, as last measured.
+    sizes: Mutex<BTreeMap<String, u64>>,
     tx: Mutex<Sender<Command>>,
     /// A pass over the outbox is going.
     outbox_busy: AtomicBool,
@@ -39,6 +41,7 @@ impl Shared {
             catalog,
             running: Mutex::default(),
             reachable: Mutex::default(),
+            sizes: Mutex::default(),
             tx: Mutex::new(tx),
             outbox_busy: AtomicBool::new(false),
             dashboard: crate::dashboard::Dashboard::default(),
@@ -95,6 +98,13 @@ impl Shared {
             .insert(repo.to_string(), up);
     }
 
+    pub fn set_size(&self, repo: &str, bytes: u64) {
+        self.sizes
+            .lock()
+            .expect("sizes")
+            .insert(repo.to_string(), bytes);
+    }
+
     pub fn send(&self, c: Command) {
         let _ = self.tx.lock().expect("tx").send(c);
     }
@@ -125,11 +135,13 @@ impl Shared {
         let jobs = status::jobs(&self.config(), &self.catalog, Utc::now());
         let running = self.running_jobs();
         let reachable = self.reachable.lock().expect("reachable").clone();
+        let sizes = self.sizes.lock().expect("sizes").clone();
         crate::metrics::render(
             &jobs,
             &crate::metrics::Live {
                 running: &running,
                 reachable: &reachable,
+                sizes: &sizes,
             },
         )
     }

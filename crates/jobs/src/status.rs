@@ -26,6 +26,8 @@ pub struct JobStatus {
     pub next_run: Option<DateTime<Utc>>,
     pub last_success: Option<Run>,
     pub last_attempt: Option<Run>,
+    /// The newest run that has ended (a run going now is in `last_attempt` only).
+    pub last_finished: Option<Run>,
     /// Seconds since the start of the last successful run (the newest restorable point).
     pub age_seconds: Option<i64>,
     pub failures_total: u64,
@@ -89,6 +91,7 @@ pub fn jobs(config: &Config, catalog: &Catalog, now: DateTime<Utc>) -> Vec<JobSt
                 timezone: zone.name().to_string(),
                 next_run: cfg.schedule.as_ref().and_then(|w| w.next_after(now, zone)),
                 last_attempt: catalog.last_attempt(name).ok().flatten(),
+                last_finished: catalog.last_finished(name).ok().flatten(),
                 failures_total: catalog.failures_total(name).unwrap_or(0),
                 last_success,
                 age_seconds: age,

@@ -62,6 +62,16 @@ fn runs_start_finish_and_are_found() {
     assert_eq!(cat.failures_total("db").unwrap(), 1);
     assert_eq!(cat.failures_total("files").unwrap(), 0);
 
+    // A run going does not change the last finished one until it ends.
+    assert!(cat.last_finished("files").unwrap().is_none());
+    let running = cat
+        .start_run("db", Trigger::Api, "main", base + Duration::hours(4))
+        .unwrap();
+    assert_eq!(cat.last_attempt("db").unwrap().unwrap().id, running);
+    assert_eq!(cat.last_finished("db").unwrap().unwrap().id, c);
+    finished(&cat, running, Outcome::Failure, "2024-05-01T06:00:05Z", 0);
+    assert_eq!(cat.last_finished("db").unwrap().unwrap().id, running);
+
     let err = cat.finish_run(999, &RunResult::default()).unwrap_err();
     assert!(err.to_string().contains("no run 999"), "{err}");
 }
