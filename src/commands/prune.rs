@@ -44,7 +44,7 @@ pub fn run_on(g: &Globals, repo: &Arc<bunker_repo::Repository>, opts: &PruneOpti
     drop(ticker);
     let plan = plan?;
     // WAL older than every base backup of its system (base backups forgotten above).
-    let wal = bunker_jobs::postgres::wal_archive::expire(repo, opts.dry_run)?;
+    let wal = bunker_jobs::postgres::wal_expiry::expire(repo, opts.dry_run)?;
     if !g.json {
         for e in wal.iter().filter(|e| e.files > 0) {
             g.say(format!(

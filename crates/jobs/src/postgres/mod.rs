@@ -7,6 +7,7 @@ mod pitr;
 mod restore;
 mod snapshot;
 pub mod wal_archive;
+pub mod wal_expiry;
 pub mod window;
 
 pub use backup::{backup, PgBackupOptions, PgBackupResult};
