@@ -24,6 +24,10 @@ pub const BASE_TAG: &str = "pg-base";
 pub const BASE_META_KEY: &str = "postgres_base";
 /// The file a streamed (`pg_basebackup`) base backup is stored as.
 pub const BASE_TAR: &str = "base.tar";
+/// The file in a recovered data directory that holds the repository password for its
+/// restore_command (mode 0600, the server's owner), when bunker had no file or command
+/// to name there (`pitr` writes it). Base backups leave it out.
+pub const RESTORE_PASSWORD_FILE: &str = "bunker-restore.password";
 
 /// What a base backup snapshot records.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -97,7 +101,7 @@ fn excludes(pgdata: &Path) -> Vec<String> {
         "backup_label.old",
         "tablespace_map",
         "tablespace_map.old",
-        super::pitr::RESTORE_PASSWORD_FILE,
+        RESTORE_PASSWORD_FILE,
         "backup_manifest",
         "postgresql.auto.conf.tmp",
         "current_logfiles.tmp",

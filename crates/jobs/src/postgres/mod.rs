@@ -13,8 +13,9 @@ pub mod window;
 pub use backup::{backup, PgBackupOptions, PgBackupResult};
 pub use basebackup::{
     basebackup, BaseBackupOptions, BaseBackupResult, BaseMeta, BASE_META_KEY, BASE_TAG, BASE_TAR,
+    RESTORE_PASSWORD_FILE,
 };
-pub use pitr::{pitr, PitrOptions, PitrReport, Reached, Target, RESTORE_PASSWORD_FILE};
+pub use pitr::{pitr, PitrOptions, PitrReport, Reached, Target};
 pub use restore::{export_csv, recover_table, restore_new, restore_replace, ReplaceOutcome};
 pub(crate) use restore::{restore_archive, scratch_name};
 pub use snapshot::{

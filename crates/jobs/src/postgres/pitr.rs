@@ -16,15 +16,10 @@ use bunker_sources::postgres::{quote_literal, Server};
 use chrono::{DateTime, FixedOffset, Local};
 use serde::{Deserialize, Serialize};
 
-use super::basebackup::BASE_TAR;
+use super::basebackup::{BASE_TAR, RESTORE_PASSWORD_FILE};
 use super::wal_archive::{self, STREAMING_SUFFIX};
 use super::window::{base_backups, chain, latest_timeline, reach, BaseBackup, ChainLink, Reach};
 use crate::error::{Error, Result};
-
-/// The file in a recovered data directory that holds the repository password for its
-/// restore_command (mode 0600, the server's owner), when bunker had no file or command
-/// to name there. Base backups leave it out.
-pub const RESTORE_PASSWORD_FILE: &str = "bunker-restore.password";
 
 /// Where recovery stops.
 #[derive(Clone, Debug)]
