@@ -11,6 +11,7 @@ pub mod password_command;
 pub mod postgres;
 pub mod quota;
 pub mod runner;
+pub mod source;
 pub mod status;
 
 pub use error::{Error, Result};

@@ -2,7 +2,8 @@
 //! repository of the file, `--job NAME` a job (its repository, its server, its
 //! snapshots).
 
-use super::model::{Config, JobConfig, RepositoryConfig, SourceConfig};
+use super::model::{Config, JobConfig, RepositoryConfig};
+use crate::source::SourceConfig;
 
 /// Whether `-r VALUE` may name a configured repository rather than a location: a
 /// repository name never holds `/` or `:`, and every location other than a bare
@@ -44,9 +45,9 @@ impl JobConfig {
     /// The job's PostgreSQL server, when its source is one.
     pub fn postgres(&self) -> Option<PgConnection<'_>> {
         match &self.source {
-            SourceConfig::Postgres { dsn, pg_bin, .. } => Some(PgConnection {
-                dsn: dsn.expose(),
-                pg_bin: pg_bin.as_deref(),
+            SourceConfig::Postgres(p) => Some(PgConnection {
+                dsn: p.dsn.expose(),
+                pg_bin: p.pg_bin.as_deref(),
             }),
             _ => None,
         }

@@ -16,15 +16,17 @@ mod when;
 
 use std::path::{Path, PathBuf};
 
+pub use crate::source::SourceConfig;
 pub use dashboard::{DashboardConfig, Quota, ReportConfig, QUOTA_CRITICAL, QUOTA_WARNING};
 pub use http::HttpLimits;
 pub use lookup::{may_be_repository_name, PgConnection};
 pub use model::{
     AlertSettings, Config, DaemonConfig, Hook, Hooks, JobConfig, Objectives, RepositoryConfig,
-    Retention, SourceConfig, Verify,
+    Retention, Verify,
 };
 pub use notify::NotifyConfig;
 pub use paths::{default_cache_dir, default_config_path, default_state_dir};
+pub(crate) use value::argv;
 pub use value::{expand_env, parse_duration, Secret, Span, Text};
 pub use when::When;
 

@@ -12,6 +12,7 @@ use super::http::HttpLimits;
 use super::notify::NotifyConfig;
 use super::value::{argv, Secret, Span, Text};
 use super::when::When;
+use crate::source::SourceConfig;
 
 /// A whole configuration file.
 #[derive(Debug, Deserialize, Serialize)]
@@ -148,49 +149,6 @@ pub struct JobConfig {
     pub labels: BTreeMap<String, Text>,
     /// Host name recorded in snapshots (default: this machine's).
     pub host: Option<Text>,
-}
-
-/// Where a job's data comes from.
-#[derive(Debug, Deserialize, Serialize)]
-#[serde(tag = "type", rename_all = "kebab-case", deny_unknown_fields)]
-pub enum SourceConfig {
-    /// File trees.
-    Files {
-        paths: Vec<Text>,
-        #[serde(default)]
-        excludes: Vec<Text>,
-        #[serde(default)]
-        exclude_caches: bool,
-        #[serde(default)]
-        one_file_system: bool,
-    },
-    /// PostgreSQL logical dumps (`pg_dump`, one snapshot for all databases).
-    Postgres {
-        /// libpq connection string or URI.
-        dsn: Secret,
-        /// Databases to dump. A source gives these or `all = true`: `config check`
-        /// refuses one that gives neither.
-        #[serde(default)]
-        databases: Vec<Text>,
-        /// Every database that accepts connections (templates excluded).
-        #[serde(default)]
-        all: bool,
-        /// Also save roles and tablespaces.
-        #[serde(default = "yes")]
-        globals: bool,
-        /// Directory of the PostgreSQL client tools.
-        pg_bin: Option<Text>,
-    },
-    /// The standard output of a command, stored as one file.
-    Command {
-        #[serde(deserialize_with = "argv")]
-        command: Vec<Text>,
-        stdin_filename: Text,
-    },
-}
-
-fn yes() -> bool {
-    true
 }
 
 /// The forget policy: restic's `--keep-*` options.
@@ -615,29 +573,10 @@ impl Config {
                     format!("job {name:?}: alerts.size_band must be a positive fraction"),
                 ));
             }
-            match &job.source {
-                SourceConfig::Files { paths, .. } if paths.is_empty() => {
-                    return Err((j.span().start, format!("job {name:?}: no paths to back up")))
-                }
-                // Once, such a source backed up the connection's own database only
-                // (often the empty `postgres`) and reported success.
-                SourceConfig::Postgres { databases, all, .. } if databases.is_empty() && !*all => {
-                    return Err((
-                        j.span().start,
-                        format!(
-                            "job {name:?}: say which databases to back up: \
-                             databases = [\"app\", ...] or all = true"
-                        ),
-                    ))
-                }
-                SourceConfig::Postgres { databases, all, .. } if !databases.is_empty() && *all => {
-                    return Err((
-                        j.span().start,
-                        format!("job {name:?}: give databases = [...] or all = true, not both"),
-                    ))
-                }
-                _ => {}
-            }
+            job.source
+                .source()
+                .check()
+                .map_err(|e| (j.span().start, format!("job {name:?}: {e}")))?;
         }
         Ok(())
     }

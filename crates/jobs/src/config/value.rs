@@ -90,7 +90,7 @@ fn empty_value(raw: &str) -> String {
 
 /// A command line as a list: the program and its arguments, each expanded like
 /// [`Text`]. The program must be there; an argument may be empty.
-pub(super) fn argv<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Text>, D::Error> {
+pub(crate) fn argv<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Text>, D::Error> {
     let raw = Vec::<String>::deserialize(d)?;
     let argv = raw
         .into_iter()
