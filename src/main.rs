@@ -109,6 +109,7 @@ fn main() -> ExitCode {
         Command::Run(a) => commands::run::run(&globals, a),
         Command::Daemon => commands::daemon::run(&globals),
         Command::Status(a) => commands::status::run(&globals, a),
+        Command::Watch => commands::watch::run(&globals),
         Command::Schedule(c) => commands::schedule::run(&globals, c),
         Command::Catalog(c) => commands::catalog::run(&globals, c),
         Command::Notify(c) => commands::notify::run(&globals, c),

@@ -37,6 +37,11 @@ pub struct RunArgs {
 pub struct StatusArgs {
     /// Only these jobs
     pub jobs: Vec<String>,
+    /// Monitoring-plugin mode: one line per problem (late, RPO, failing, quota, open
+    /// alerts); exit 0 ok, 1 warning, 2 critical, 3 unknown (the configuration or the
+    /// catalog could not be read)
+    #[arg(long)]
+    pub check: bool,
 }
 
 #[derive(Subcommand, Debug)]

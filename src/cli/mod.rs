@@ -145,8 +145,12 @@ pub enum Command {
     Run(RunArgs),
     /// Run every job on its schedule; serve health, metrics and the job API
     Daemon,
-    /// Where each job stands: last success, age, next run, size, objectives, last drill
+    /// Where each job stands: one state with its reasons, last success, age, next run,
+    /// size, objectives, last drill (--check: exit 0 ok, 1 warning, 2 critical)
     Status(StatusArgs),
+    /// Evaluate lateness, objectives and quotas once and send the alerts through the
+    /// outbox, for jobs run by cron or systemd instead of the daemon (run it from a timer)
+    Watch,
     /// Export a job's schedule to systemd, cron or Kubernetes
     #[command(subcommand)]
     Schedule(ScheduleCommand),

@@ -1,14 +1,42 @@
 //! `config check | show`.
 
 use anyhow::Result;
+use bunker_jobs::config::Config;
+use bunker_jobs::status::span;
 
 use super::Globals;
 use crate::cli::ConfigCommand;
+
+/// What is valid but cannot work as written: objectives the schedule cannot meet.
+fn warnings(config: &Config) -> Vec<String> {
+    let now = chrono::Utc::now();
+    config
+        .jobs
+        .iter()
+        .filter_map(|(name, j)| {
+            let job = j.get_ref();
+            let gap = bunker_jobs::overdue::unmeetable_rpo(config, job, now)?;
+            let rpo = job.objectives.rpo?;
+            Some(format!(
+                "job {name}: RPO {rpo} cannot be met by its schedule, which leaves up to {} \
+                 between runs; the RPO is not evaluated (late runs still alert): schedule \
+                 runs at least every {rpo} or set rpo to {} or more",
+                span(gap.num_seconds()),
+                span(gap.num_seconds())
+            ))
+        })
+        .collect()
+}
+
+fn plural(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
 
 pub fn run(g: &Globals, c: ConfigCommand) -> Result<()> {
     let config = g.load_config()?;
     match c {
         ConfigCommand::Check => {
+            let warnings = warnings(&config);
             if g.json {
                 println!(
                     "{}",
@@ -17,15 +45,23 @@ pub fn run(g: &Globals, c: ConfigCommand) -> Result<()> {
                         "repositories": config.repositories.len(),
                         "jobs": config.jobs.keys().collect::<Vec<_>>(),
                         "notify": config.notify.len(),
+                        "warnings": warnings,
                     })
                 );
             } else {
+                for w in &warnings {
+                    eprintln!("warning: {w}");
+                }
                 g.say(format!(
-                    "{}: ok ({} repositories, {} jobs, {} notification targets)",
+                    "{}: ok ({}, {}, {})",
                     config.path.display(),
-                    config.repositories.len(),
-                    config.jobs.len(),
-                    config.notify.len()
+                    plural(config.repositories.len(), "repository", "repositories"),
+                    plural(config.jobs.len(), "job", "jobs"),
+                    plural(
+                        config.notify.len(),
+                        "notification target",
+                        "notification targets"
+                    ),
                 ));
             }
         }

@@ -32,6 +32,7 @@ pub mod status;
 pub mod tag;
 pub mod unlock;
 pub mod wal;
+pub mod watch;
 
 use std::path::PathBuf;
 use std::sync::Arc;

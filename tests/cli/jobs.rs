@@ -71,7 +71,7 @@ fn config_check_names_file_line_and_column_and_exits_2() {
             .replace("0 25", "0 2"),
     )
     .unwrap();
-    assert!(ok(bunker_cfg(&cfg, &["config", "check"])).contains("ok (1 repositories, 1 jobs"));
+    assert!(ok(bunker_cfg(&cfg, &["config", "check"])).contains("ok (1 repository, 1 job"));
     let missing = bunker_cfg(&s.path("nope.toml"), &["config", "check"]);
     assert_eq!(missing.status.code(), Some(2));
 }

@@ -27,3 +27,4 @@ mod report;
 mod restore;
 mod roundtrip;
 mod storage;
+mod watch;

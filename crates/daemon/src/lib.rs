@@ -320,15 +320,15 @@ fn spawn_probe(shared: &Arc<Shared>) {
 /// Whether repository `name` answers and what it stores (the sum of its objects' sizes),
 /// recorded for the metrics; `None` when it could not be measured.
 fn measure(shared: &Shared, name: &str, r: &bunker_jobs::config::RepositoryConfig) -> Option<u64> {
-    let storage = runner::storage_options(r).and_then(|o| bunker_repo::Storage::open(&r.url, &o));
-    let up = storage
-        .as_ref()
+    let up = runner::storage_options(r)
+        .and_then(|o| bunker_repo::Storage::open(&r.url, &o))
         .is_ok_and(|s| s.config_exists().unwrap_or(false));
     shared.set_reachable(name, up);
-    let storage = storage.ok().filter(|_| up)?;
-    match storage.list_objects("") {
-        Ok(objects) => {
-            let size = objects.iter().map(|o| o.size).sum::<u64>();
+    if !up {
+        return None;
+    }
+    match bunker_jobs::quota::stored_bytes(r) {
+        Ok(size) => {
             shared.set_size(name, size);
             Some(size)
         }

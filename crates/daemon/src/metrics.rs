@@ -168,7 +168,7 @@ pub fn render(jobs: &[JobStatus], live: &Live) -> String {
             let v = match state {
                 Compliance::Met => 1.0,
                 Compliance::Breached => 0.0,
-                Compliance::Unknown => continue,
+                Compliance::Unknown | Compliance::Unmeetable => continue,
             };
             f.sample(
                 "bunker_job_objective_met",

@@ -120,7 +120,8 @@ impl Shared {
 
     pub fn status(&self) -> Vec<JobStatus> {
         let running = self.running_jobs();
-        let mut jobs = status::jobs(&self.config(), &self.catalog, Utc::now());
+        let sizes = self.sizes.lock().expect("sizes").clone();
+        let mut jobs = status::jobs(&self.config(), &self.catalog, Utc::now(), &sizes);
         for j in &mut jobs {
             if running.contains(&j.job) {
                 j.labels
@@ -132,10 +133,10 @@ impl Shared {
     }
 
     pub fn metrics(&self) -> String {
-        let jobs = status::jobs(&self.config(), &self.catalog, Utc::now());
+        let sizes = self.sizes.lock().expect("sizes").clone();
+        let jobs = status::jobs(&self.config(), &self.catalog, Utc::now(), &sizes);
         let running = self.running_jobs();
         let reachable = self.reachable.lock().expect("reachable").clone();
-        let sizes = self.sizes.lock().expect("sizes").clone();
         crate::metrics::render(
             &jobs,
             &crate::metrics::Live {

@@ -24,6 +24,16 @@ pub struct QuotaUse {
     pub level: Level,
 }
 
+/// What a repository stores now, in bytes: the sum of its objects' sizes, as listed by
+/// its storage (one listing; the quota, the metrics and the report count the same way).
+pub fn stored_bytes(repo: &RepositoryConfig) -> Result<u64, String> {
+    let storage = crate::runner::storage_options(repo)
+        .and_then(|o| bunker_repo::Storage::open(&repo.url, &o))
+        .map_err(|e| e.to_string())?;
+    let objects = storage.list_objects("").map_err(|e| e.to_string())?;
+    Ok(objects.iter().map(|o| o.size).sum())
+}
+
 /// The use of `repo`'s quota when it holds `used` bytes; `None` without a quota.
 pub fn quota_use(repo: &RepositoryConfig, used: u64) -> Option<QuotaUse> {
     let quota = repo.quota?.0;

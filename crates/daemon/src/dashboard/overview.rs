@@ -21,8 +21,8 @@ const STRIP_DAYS: u32 = 30;
 /// How bad a job's state is, worst highest.
 fn severity(state: &str) -> u8 {
     match state {
-        "failing" => 4,
-        "late" => 3,
+        "failing" | "breached" => 4,
+        "late" | "quota" => 3,
         "alert" => 2,
         "never run" => 1,
         _ => 0,
@@ -34,6 +34,7 @@ fn compliance(c: Compliance) -> &'static str {
         Compliance::Met => "met",
         Compliance::Breached => "breached",
         Compliance::Unknown => "unknown",
+        Compliance::Unmeetable => "unmeetable by the schedule",
     }
 }
 

@@ -11,7 +11,6 @@ use bunker_catalog::{Catalog, Incident, Outcome, Run, Trigger};
 use bunker_jobs::alerts::grace;
 use bunker_jobs::config::Config;
 use bunker_jobs::quota::{quota_use, QuotaUse};
-use bunker_jobs::runner;
 use bunker_jobs::status::{self, Compliance};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -75,7 +74,7 @@ fn met(c: Compliance) -> Option<bool> {
     match c {
         Compliance::Met => Some(true),
         Compliance::Breached => Some(false),
-        Compliance::Unknown => None,
+        Compliance::Unknown | Compliance::Unmeetable => None,
     }
 }
 
@@ -99,11 +98,7 @@ fn measure(config: &Config, name: &str) -> Result<u64, String> {
         .repositories
         .get(name)
         .ok_or_else(|| format!("no repository {name}"))?;
-    let s = runner::storage_options(r.get_ref())
-        .and_then(|o| bunker_repo::Storage::open(&r.get_ref().url, &o))
-        .map_err(|e| e.to_string())?;
-    let objects = s.list_objects("").map_err(|e| e.to_string())?;
-    Ok(objects.iter().map(|o| o.size).sum())
+    bunker_jobs::quota::stored_bytes(r.get_ref())
 }
 
 /// The report of `since`..`until` from the catalog and the repositories.
@@ -113,7 +108,7 @@ pub fn build(
     since: DateTime<Utc>,
     until: DateTime<Utc>,
 ) -> Report {
-    let statuses = status::jobs(config, catalog, until);
+    let statuses = status::jobs(config, catalog, until, &Default::default());
     let runs = catalog
         .runs_since(None, since, MAX_RUNS)
         .unwrap_or_default();

@@ -10,6 +10,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::{json, Map, Value};
 
 use crate::config::{Config, JobConfig};
+use crate::overdue;
 use crate::runner::{RunReport, Step};
 
 /// A condition found true now.
@@ -296,45 +297,38 @@ impl Alerter<'_> {
             let last = self.catalog.last_success(name).ok().flatten();
             let mut decided = Vec::new();
             let mut found = Vec::new();
-            if let Some(when) = &cfg.schedule {
+            if cfg.schedule.is_some() {
                 decided.push(format!("late:{name}"));
-                let zone = cfg.zone(&self.config.daemon);
-                let g = grace(cfg, when.interval_at(now, zone));
-                if let Some(due) = when.last_at_or_before(now - g, zone) {
-                    let succeeded_since = last
-                        .as_ref()
-                        .is_some_and(|r| r.started + TimeDelta::seconds(1) >= due);
-                    if due > first_seen && !succeeded_since {
-                        let since = last
-                            .as_ref()
-                            .map_or("never".to_string(), |r| r.started.to_rfc3339());
-                        let mut detail = format!(
-                            "the run due at {} has not succeeded (grace {}s); last success: {since}",
-                            due.to_rfc3339(),
-                            g.num_seconds()
-                        );
-                        if let Some((from, to)) = down {
-                            detail.push_str(&format!(
-                                "; the daemon was not running from {} to {}",
-                                from.to_rfc3339(),
-                                to.to_rfc3339()
-                            ));
-                        }
-                        found.push(Condition {
-                            key: format!("late:{name}"),
-                            kind: EventKind::Late,
-                            title: format!("{name}: backup is late (due {})", due.to_rfc3339()),
-                            detail,
-                            fields: Map::new(),
-                        });
-                    }
+            }
+            if let Some(l) = overdue::late(self.config, cfg, last.as_ref(), first_seen, now) {
+                let since = last
+                    .as_ref()
+                    .map_or("never".to_string(), |r| r.started.to_rfc3339());
+                let mut detail = format!(
+                    "the run due at {} has not succeeded (grace {}s); last success: {since}",
+                    l.due.to_rfc3339(),
+                    l.grace.num_seconds()
+                );
+                if let Some((from, to)) = down {
+                    detail.push_str(&format!(
+                        "; the daemon was not running from {} to {}",
+                        from.to_rfc3339(),
+                        to.to_rfc3339()
+                    ));
                 }
+                found.push(Condition {
+                    key: format!("late:{name}"),
+                    kind: EventKind::Late,
+                    title: format!("{name}: backup is late (due {})", l.due.to_rfc3339()),
+                    detail,
+                    fields: Map::new(),
+                });
             }
             if let Some(rpo) = cfg.objectives.rpo {
                 decided.push(format!("rpo:{name}"));
-                let newest = last.as_ref().map_or(first_seen, |r| r.started);
-                let age = now - newest;
-                if age.to_std().unwrap_or_default() > rpo.0 {
+                if let Some(age) =
+                    overdue::rpo_breach(self.config, cfg, last.as_ref(), first_seen, now)
+                {
                     found.push(Condition {
                         key: format!("rpo:{name}"),
                         kind: EventKind::Objective,
@@ -342,7 +336,10 @@ impl Alerter<'_> {
                             "{name}: RPO breached: newest restorable point is {}s old, objective {rpo}",
                             age.num_seconds()
                         ),
-                        detail: format!("newest successful backup: {}", last.as_ref().map_or("none".into(), |r| r.started.to_rfc3339())),
+                        detail: format!(
+                            "newest successful backup: {}",
+                            last.as_ref().map_or("none".into(), |r| r.started.to_rfc3339())
+                        ),
                         fields: Map::new(),
                     });
                 }
