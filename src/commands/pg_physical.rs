@@ -4,10 +4,8 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use bunker_jobs::postgres::wal_archive;
-use bunker_jobs::postgres::window::{base_backups, chain, latest_timeline, reach, BaseBackup};
+use bunker_jobs::postgres::system_report::{self, SystemReport};
 use bunker_jobs::postgres::{self as pgjob, BaseBackupOptions, PitrOptions, PitrReport, Target};
-use bunker_sources::postgres::wal::DEFAULT_SEGMENT_SIZE;
 use chrono::{DateTime, FixedOffset, Local, NaiveDateTime, TimeZone};
 use serde_json::json;
 
@@ -252,124 +250,14 @@ fn print_report(g: &Globals, r: &PitrReport) {
 
 pub fn info(g: &Globals, a: PgInfoArgs) -> Result<()> {
     let repo = g.open()?;
-    let bases = base_backups(&repo)?;
-    let mut systems: Vec<String> = bases
-        .iter()
-        .map(|b| b.meta.system_identifier.clone())
-        .collect();
-    systems.extend(wal_archive::systems(&repo)?);
-    systems.sort();
-    systems.dedup();
-    if let Some(s) = &a.system {
-        systems.retain(|x| x == s);
-    }
     let server = g.pg_server(&a.conn);
-    let archiver = if server.dsn().is_empty() && server.password().is_none() {
-        None
-    } else {
-        Some((server.cluster_facts()?, server.archiver_status()?))
-    };
-    let mut out = Vec::new();
-    for system in &systems {
-        let mine: Vec<&BaseBackup> = bases
-            .iter()
-            .filter(|b| &b.meta.system_identifier == system)
-            .collect();
-        let seg = mine
-            .first()
-            .map(|b| b.meta.wal_segment_size)
-            .unwrap_or(DEFAULT_SEGMENT_SIZE);
-        let mut listing = wal_archive::list(&repo, system, seg)?;
-        let damaged = if a.read_data {
-            wal_archive::verify(&repo, system, &mut listing)
-        } else {
-            Vec::new()
-        };
-        let newest = latest_timeline(&listing);
-        let mut timelines = Vec::new();
-        for tli in listing.timelines() {
-            let segs = listing.segments(tli);
-            let links = chain(&repo, system, tli, seg).ok();
-            let window = links.as_ref().and_then(|links| {
-                let usable: Vec<_> = mine
-                    .iter()
-                    .filter(|b| {
-                        links.iter().any(|l| {
-                            l.tli == b.meta.timeline && l.end.is_none_or(|e| b.meta.stop_lsn <= e)
-                        })
-                    })
-                    .map(|b| (b, reach(&listing, &b.meta, links)))
-                    .filter(|(_, r)| r.consistent)
-                    .collect();
-                let (oldest, _) = usable.first()?;
-                let (_, newest_reach) = usable.last()?;
-                Some(json!({
-                    "earliest_lsn": oldest.meta.stop_lsn.to_string(),
-                    "earliest_time": oldest.meta.finished,
-                    "latest_lsn": newest_reach.end_lsn.to_string(),
-                    "latest_time": newest_reach.end_time,
-                    "latest_segment": newest_reach.last_segment,
-                    "streaming": newest_reach.streaming,
-                    "gap": newest_reach.gap,
-                }))
-            });
-            timelines.push(json!({
-                "timeline": tli,
-                "segments": segs.len(),
-                "first_segment": segs.values().next().map(|a| a.name.clone()),
-                "last_segment": segs.values().last().map(|a| a.name.clone()),
-                "bytes_stored": listing.files.iter().filter(|f| f.file.timeline() == tli).map(|f| f.size).sum::<u64>(),
-                "history": listing.has_history(tli),
-                "window": window,
-            }));
-        }
-        let lag = archiver
-            .as_ref()
-            .filter(|(f, _)| &f.system_identifier == system)
-            .map(|(_, st)| {
-                let last = listing
-                    .segments(newest)
-                    .values()
-                    .last()
-                    .map(|a| a.name.clone());
-                let behind = match (&st.current_wal_file, &last) {
-                    (Some(cur), Some(last)) => segment_distance(last, cur, seg),
-                    _ => None,
-                };
-                json!({
-                    "current_lsn": st.current_lsn.map(|l| l.to_string()),
-                    "current_wal_file": st.current_wal_file,
-                    "last_in_archive": last,
-                    "segments_behind": behind,
-                    "archived_count": st.archived_count,
-                    "last_archived_time": st.last_archived_time,
-                    "failed_count": st.failed_count,
-                    "last_failed_wal": st.last_failed_wal,
-                    "last_failed_time": st.last_failed_time,
-                })
-            });
-        out.push(json!({
-            "system_identifier": system,
-            "wal_segment_size": seg,
-            "newest_timeline": newest,
-            "base_backups": mine.iter().map(|b| json!({
-                "snapshot": b.snapshot.id.to_hex(),
-                "time": b.snapshot.time,
-                "timeline": b.meta.timeline,
-                "start_lsn": b.meta.start_lsn.to_string(),
-                "stop_lsn": b.meta.stop_lsn.to_string(),
-                "start_wal": b.meta.start_wal,
-                "stop_wal": b.meta.stop_wal,
-                "finished": b.meta.finished,
-                "method": b.meta.method,
-                "size": b.snapshot.summary.as_ref().map(|s| s.total_bytes_processed),
-            })).collect::<Vec<_>>(),
-            "timelines": timelines,
-            "archive": lag,
-            "verified": a.read_data,
-            "damaged": damaged,
-        }));
-    }
+    let live = !(server.dsn().is_empty() && server.password().is_none());
+    let out = system_report::systems(
+        &repo,
+        a.system.as_deref(),
+        live.then_some(&server),
+        a.read_data,
+    )?;
     if g.json {
         println!("{}", serde_json::to_string(&out)?);
         return Ok(());
@@ -383,94 +271,87 @@ pub fn info(g: &Globals, a: PgInfoArgs) -> Result<()> {
     Ok(())
 }
 
-/// How many segments `last` is behind `current` (same timeline assumed).
-fn segment_distance(last: &str, current: &str, seg: u64) -> Option<i64> {
-    use bunker_sources::postgres::wal::WalFile;
-    match (WalFile::parse(last, seg)?, WalFile::parse(current, seg)?) {
-        // The server's current file is the one it writes; the archive can already hold
-        // it when a switch just happened: never fewer than 0 behind.
-        (WalFile::Segment { segno: a, .. }, WalFile::Segment { segno: b, .. }) => {
-            Some((b as i64 - a as i64 - 1).max(0))
-        }
-        _ => None,
-    }
+/// A time as the JSON output writes it.
+fn time_text(t: &DateTime<FixedOffset>) -> String {
+    serde_json::to_value(t)
+        .ok()
+        .and_then(|v| v.as_str().map(String::from))
+        .unwrap_or_default()
 }
 
-fn print_system(s: &serde_json::Value) {
-    let str_of = |v: &serde_json::Value| v.as_str().map(String::from).unwrap_or_else(|| "-".into());
+fn print_system(s: &SystemReport) {
+    let or_dash = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
     println!(
         "system {} (newest timeline {})",
-        str_of(&s["system_identifier"]),
-        s["newest_timeline"]
+        s.system_identifier, s.newest_timeline
     );
     println!("  base backups:");
-    let bases = s["base_backups"].as_array().cloned().unwrap_or_default();
-    if bases.is_empty() {
+    if s.base_backups.is_empty() {
         println!("    none");
     }
-    for b in &bases {
+    for b in &s.base_backups {
         println!(
             "    {}  {}  timeline {}  WAL {} to {}  {}",
-            &str_of(&b["snapshot"])[..8],
-            str_of(&b["finished"]),
-            b["timeline"],
-            str_of(&b["start_wal"]),
-            str_of(&b["stop_wal"]),
-            b["size"].as_u64().map(bytes).unwrap_or_default()
+            &b.snapshot[..8],
+            time_text(&b.finished),
+            b.timeline,
+            b.start_wal,
+            b.stop_wal,
+            b.size.map(bytes).unwrap_or_default()
         );
     }
-    for t in s["timelines"].as_array().cloned().unwrap_or_default() {
+    for t in &s.timelines {
         println!(
             "  timeline {}: {} segments, {} to {}, {} stored",
-            t["timeline"],
-            t["segments"],
-            str_of(&t["first_segment"]),
-            str_of(&t["last_segment"]),
-            bytes(t["bytes_stored"].as_u64().unwrap_or(0))
+            t.timeline,
+            t.segments,
+            or_dash(&t.first_segment),
+            or_dash(&t.last_segment),
+            bytes(t.bytes_stored)
         );
-        let w = &t["window"];
-        if w.is_null() {
+        let Some(w) = &t.window else {
             println!("    no base backup can be recovered along this timeline");
             continue;
-        }
+        };
         println!(
             "    recoverable: {} ({}) to {} ({}){}",
-            str_of(&w["earliest_lsn"]),
-            str_of(&w["earliest_time"]),
-            str_of(&w["latest_lsn"]),
-            str_of(&w["latest_time"]),
-            w["streaming"]
-                .as_str()
+            w.earliest_lsn,
+            time_text(&w.earliest_time),
+            w.latest_lsn,
+            w.latest_time
+                .as_ref()
+                .map(time_text)
+                .unwrap_or_else(|| "-".into()),
+            w.streaming
+                .as_ref()
                 .map(|n| format!(" + streamed {n}"))
                 .unwrap_or_default()
         );
-        if !w["gap"].is_null() {
+        if let Some(gap) = &w.gap {
             println!(
                 "    GAP: {} to {} missing from the archive",
-                str_of(&w["gap"]["first"]),
-                str_of(&w["gap"]["last"])
+                gap.first, gap.last
             );
         }
     }
-    if let Some(list) = s["damaged"].as_array().filter(|l| !l.is_empty()) {
+    if !s.damaged.is_empty() {
         println!("  DAMAGED in the archive (counted as missing):");
-        for d in list {
-            println!("    {}: {}", str_of(&d["name"]), str_of(&d["error"]));
+        for d in &s.damaged {
+            println!("    {}: {}", d.name, d.error);
         }
-    } else if s["verified"].as_bool() == Some(true) {
+    } else if s.verified {
         println!("  every archived file read back intact");
     }
-    let a = &s["archive"];
-    if !a.is_null() {
+    if let Some(a) = &s.archive {
         println!(
             "  archiving: server at {} ({}), archive has {}, {} segments behind; {} archived, {} failed{}",
-            str_of(&a["current_lsn"]),
-            str_of(&a["current_wal_file"]),
-            str_of(&a["last_in_archive"]),
-            a["segments_behind"],
-            a["archived_count"],
-            a["failed_count"],
-            a["last_failed_wal"].as_str().map(|w| format!(" (last: {w} at {})", str_of(&a["last_failed_time"]))).unwrap_or_default()
+            or_dash(&a.current_lsn),
+            or_dash(&a.current_wal_file),
+            or_dash(&a.last_in_archive),
+            a.segments_behind.map(|n| n.to_string()).unwrap_or_else(|| "null".into()),
+            a.archived_count,
+            a.failed_count,
+            a.last_failed_wal.as_ref().map(|w| format!(" (last: {w} at {})", or_dash(&a.last_failed_time))).unwrap_or_default()
         );
     }
 }

@@ -6,6 +6,7 @@ mod basebackup;
 mod pitr;
 mod restore;
 mod snapshot;
+pub mod system_report;
 pub mod wal_archive;
 pub mod wal_expiry;
 pub mod window;
