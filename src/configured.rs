@@ -11,6 +11,7 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 use bunker_jobs::config::{may_be_repository_name, Config, JobConfig, RepositoryConfig};
+use bunker_jobs::exit;
 
 use crate::commands::ExitWith;
 
@@ -41,7 +42,7 @@ impl Configured {
             None if default.exists() => default,
             None if job.is_some() => {
                 return Err(ExitWith(
-                    2,
+                    exit::USAGE,
                     format!(
                         "--job needs the configuration file: none at {} (use --config)",
                         default.display()
@@ -56,7 +57,7 @@ impl Configured {
             .filter(|n| config.repositories.contains_key(*n))
             .map(String::from);
         if let Some(j) = job {
-            let job_config = config.job(j).map_err(|e| ExitWith(2, e))?;
+            let job_config = config.job(j).map_err(|e| ExitWith(exit::USAGE, e))?;
             let repository = match (repo, repository) {
                 (_, Some(r)) => Some(r),
                 (Some(_), None) => None,

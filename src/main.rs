@@ -12,17 +12,9 @@ use std::process::ExitCode;
 use clap::Parser;
 
 use crate::cli::{Cli, Command};
-use crate::commands::Globals;
+use bunker_jobs::exit;
 
-/// Exit codes, documented in the README.
-mod exit {
-    pub const FAILURE: u8 = 1;
-    pub const USAGE: u8 = 2;
-    pub const PARTIAL: u8 = 3;
-    pub const NO_REPOSITORY: u8 = 10;
-    pub const WRONG_PASSWORD: u8 = 11;
-    pub const LOCKED: u8 = 12;
-}
+use crate::commands::Globals;
 
 fn exit_code(e: &anyhow::Error) -> u8 {
     for cause in e.chain() {
@@ -40,12 +32,7 @@ fn exit_code(e: &anyhow::Error) -> u8 {
             _ => cause.downcast_ref::<bunker_repo::Error>(),
         };
         if let Some(r) = repo_error {
-            return match r {
-                bunker_repo::Error::NoRepository { .. } => exit::NO_REPOSITORY,
-                bunker_repo::Error::WrongPassword { .. } => exit::WRONG_PASSWORD,
-                bunker_repo::Error::Locked { .. } => exit::LOCKED,
-                _ => exit::FAILURE,
-            };
+            return exit::of_repo(r);
         }
         if cause.downcast_ref::<commands::Partial>().is_some() {
             return exit::PARTIAL;

@@ -4,6 +4,7 @@
 use anyhow::{bail, Result};
 use bunker_jobs::choice::Choice;
 use bunker_jobs::drill::{self, Assertions, DrillReport};
+use bunker_jobs::exit;
 use bunker_jobs::postgres::PgSnapshot;
 
 use super::{ExitWith, Globals};
@@ -36,7 +37,7 @@ fn choice(spec: &str, pick: RandomPick) -> Result<Choice> {
 fn job(g: &Globals, snapshot: Option<&str>, pick: RandomPick) -> Result<()> {
     let Some((name, job)) = g.job() else {
         return Err(ExitWith(
-            2,
+            exit::USAGE,
             "drill needs --job NAME (a job of the configuration), or a subcommand: pg, history"
                 .into(),
         )

@@ -2,6 +2,7 @@
 //! before the first real alert needs it. `notify pending`: what the outbox still holds.
 
 use anyhow::{bail, Result};
+use bunker_jobs::exit;
 use bunker_notify::{Event, EventKind};
 
 use super::{ExitWith, Globals};
@@ -74,7 +75,11 @@ fn test(g: &Globals, a: NotifyTestArgs) -> Result<()> {
     let mut failed = 0;
     for name in &names {
         let Some(target) = config.notify.get(name) else {
-            return Err(ExitWith(2, format!("no notification target named {name:?}")).into());
+            return Err(ExitWith(
+                exit::USAGE,
+                format!("no notification target named {name:?}"),
+            )
+            .into());
         };
         let notifier = target.get_ref().notifier(name);
         let event = Event {

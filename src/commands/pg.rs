@@ -7,6 +7,7 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use bunker_jobs::choice::Choice;
+use bunker_jobs::exit;
 use bunker_jobs::postgres::{self as pgjob, PgBackupOptions, PgSnapshot};
 use bunker_repo::{BackupProgress, Repository};
 use bunker_sources::postgres::TableRef;
@@ -69,7 +70,7 @@ pub fn find(g: &Globals, repo: Arc<Repository>, spec: &str) -> Result<PgSnapshot
 fn backup(g: &Globals, a: PgBackupArgs) -> Result<()> {
     if let Some((job, _)) = g.job() {
         return Err(ExitWith(
-            2,
+            exit::USAGE,
             format!("pg backup takes no --job: back the job up with `bunker run {job}`"),
         )
         .into());

@@ -3,6 +3,7 @@
 use anyhow::Result;
 use bunker_catalog::Trigger;
 use bunker_jobs::alerts::{Alerter, Delivery};
+use bunker_jobs::exit;
 use bunker_jobs::runner::{run_job, RunOptions, RunReport};
 
 use super::{ExitWith, Globals};
@@ -18,7 +19,7 @@ pub fn run(g: &Globals, a: RunArgs) -> Result<()> {
         a.jobs.clone()
     };
     for n in &names {
-        config.job(n).map_err(|e| ExitWith(2, e))?;
+        config.job(n).map_err(|e| ExitWith(exit::USAGE, e))?;
     }
     let opts = RunOptions {
         trigger: Trigger::Manual,
@@ -26,7 +27,7 @@ pub fn run(g: &Globals, a: RunArgs) -> Result<()> {
         prune_now: a.prune,
         // `--label NAME`: NAME and `forever`, as `backup --label` tags.
         extra_tags: super::backup::tags(&[], a.label.as_deref())
-            .map_err(|e| ExitWith(2, e.to_string()))?,
+            .map_err(|e| ExitWith(exit::USAGE, e.to_string()))?,
     };
     let alerter = Alerter {
         config: &config,

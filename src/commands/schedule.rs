@@ -2,6 +2,7 @@
 
 use anyhow::{bail, Context, Result};
 use bunker_jobs::config::When;
+use bunker_jobs::exit;
 use bunker_schedule::export::{self, Unit};
 use bunker_schedule::Schedule;
 
@@ -16,7 +17,7 @@ pub fn run(g: &Globals, c: ScheduleCommand) -> Result<()> {
 
 fn export_job(g: &Globals, a: ScheduleExportArgs) -> Result<()> {
     let config = g.load_config()?;
-    let job = config.job(&a.job).map_err(|e| ExitWith(2, e))?;
+    let job = config.job(&a.job).map_err(|e| ExitWith(exit::USAGE, e))?;
     let cron = match &job.schedule {
         Some(When::Cron(c)) => c.clone(),
         Some(When::Every(_)) => bail!(

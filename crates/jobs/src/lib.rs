@@ -7,6 +7,7 @@ pub mod choice;
 pub mod config;
 pub mod drill;
 mod error;
+pub mod exit;
 pub mod overdue;
 pub mod password_command;
 pub mod postgres;

@@ -24,6 +24,7 @@ pub use upkeep::{job_filter, run_drill};
 use crate::choice::Choice;
 use crate::config::{Config, JobConfig, When};
 use crate::drill::DrillReport;
+use crate::exit;
 
 /// The step a run failed in; each has its own exit code (documented in the README).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -60,11 +61,11 @@ impl Step {
     /// otherwise counts as a backup failure.
     pub fn exit_code(self) -> u8 {
         match self {
-            Step::BeforeHook | Step::AfterHook => 20,
-            Step::Repository | Step::Backup => 21,
-            Step::Copy => 22,
-            Step::Retention | Step::Prune => 23,
-            Step::Check | Step::Drill => 24,
+            Step::BeforeHook | Step::AfterHook => exit::HOOK,
+            Step::Repository | Step::Backup => exit::BACKUP,
+            Step::Copy => exit::COPY,
+            Step::Retention | Step::Prune => exit::RETENTION,
+            Step::Check | Step::Drill => exit::VERIFICATION,
         }
     }
 }
@@ -126,11 +127,11 @@ impl RunReport {
     /// 0 when the run succeeded, 3 when files were unreadable, else the failed step's.
     pub fn exit_code(&self) -> u8 {
         match (self.outcome, self.failed_step) {
-            (Outcome::Success, _) => 0,
-            (Outcome::Partial, _) => 3,
-            (_, Some(Step::Repository)) => self.repo_code.unwrap_or(21),
+            (Outcome::Success, _) => exit::SUCCESS,
+            (Outcome::Partial, _) => exit::PARTIAL,
+            (_, Some(Step::Repository)) => self.repo_code.unwrap_or(exit::BACKUP),
             (_, Some(step)) => step.exit_code(),
-            _ => 1,
+            _ => exit::FAILURE,
         }
     }
 }
@@ -150,9 +151,9 @@ impl Refused {
     /// 2 for an unknown job, 25 when the job is already running, 1 otherwise.
     pub fn exit_code(&self) -> u8 {
         match self {
-            Refused::NoSuchJob(_) => 2,
-            Refused::AlreadyRunning(_) => 25,
-            Refused::State(_) => 1,
+            Refused::NoSuchJob(_) => exit::USAGE,
+            Refused::AlreadyRunning(_) => exit::ALREADY_RUNNING,
+            Refused::State(_) => exit::FAILURE,
         }
     }
 }
@@ -342,12 +343,8 @@ impl Run<'_> {
                     });
                 }
                 if repo_name == self.job.repository.get_ref() {
-                    self.report.repo_code = match e.error {
-                        bunker_repo::Error::NoRepository { .. } => Some(10),
-                        bunker_repo::Error::WrongPassword { .. } => Some(11),
-                        bunker_repo::Error::Locked { .. } => Some(12),
-                        _ => None,
-                    };
+                    let code = exit::of_repo(&e.error);
+                    self.report.repo_code = (code != exit::FAILURE).then_some(code);
                 }
                 Err(msg)
             }
