@@ -2,7 +2,8 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use anyhow::{anyhow, Result};
-use bunker_repo::{prune, PruneOptions, PruneProgress};
+use bunker_jobs::prune::{prune, Pruned};
+use bunker_repo::{PruneOptions, PruneProgress};
 
 use super::Globals;
 use crate::cli::PruneArgs;
@@ -40,11 +41,9 @@ pub fn run_on(g: &Globals, repo: &Arc<bunker_repo::Repository>, opts: &PruneOpti
             )
         }),
     );
-    let plan = prune(repo, opts, &progress);
+    let pruned = prune(repo, opts, &progress);
     drop(ticker);
-    let plan = plan?;
-    // WAL older than every base backup of its system (base backups forgotten above).
-    let wal = bunker_jobs::postgres::wal_expiry::expire(repo, opts.dry_run)?;
+    let Pruned { plan, wal } = pruned?;
     if !g.json {
         for e in wal.iter().filter(|e| e.files > 0) {
             g.say(format!(

@@ -1,23 +1,15 @@
 //! `wal-push`, `wal-fetch`, `wal-receive`: the WAL archive as PostgreSQL's
 //! archive_command and restore_command see it, and streaming into it.
 
-use std::collections::HashMap;
-use std::path::{Path, PathBuf};
-use std::time::SystemTime;
+use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
-use bunker_jobs::postgres::wal_archive::{self, Pushed, STREAMING_SUFFIX};
-use bunker_sources::postgres::wal::{segment_system_identifier, system_identifier, WalFile};
+use bunker_jobs::postgres::wal_archive::{self, Pushed};
+use bunker_jobs::postgres::wal_receive::Spool;
+use bunker_sources::postgres::wal::{header_segment_size, system_identifier};
 
 use super::Globals;
 use crate::cli::{WalFetchArgs, WalPushArgs, WalReceiveArgs};
-
-/// The WAL segment size in a segment's first page header (`xlp_seg_size`).
-fn header_segment_size(data: &[u8]) -> Option<u64> {
-    segment_system_identifier(data)?;
-    let v = u32::from_ne_bytes(data.get(32..36)?.try_into().ok()?) as u64;
-    (v.is_power_of_two() && v >= 1 << 20).then_some(v)
-}
 
 fn data_dir(given: &Option<PathBuf>) -> Result<PathBuf> {
     match given {
@@ -113,72 +105,15 @@ pub fn receive(g: &Globals, a: WalReceiveArgs) -> Result<()> {
         a.slot,
         spool.display()
     );
-    let mut stored: HashMap<String, (u64, SystemTime)> = HashMap::new();
+    let mut spool = Spool::new(spool, system, seg);
     loop {
         let exited = receiver.exited();
-        store_spool(&repo, &system, &spool, seg, &mut stored)?;
+        for name in spool.store(&repo)? {
+            eprintln!("bunker: archived {name}");
+        }
         if let Some(e) = exited {
             bail!("pg_receivewal stopped: {e}");
         }
         std::thread::sleep(a.interval);
     }
-}
-
-/// One pass over the spool directory.
-fn store_spool(
-    repo: &bunker_repo::Repository,
-    system: &str,
-    spool: &Path,
-    seg: u64,
-    stored: &mut HashMap<String, (u64, SystemTime)>,
-) -> Result<()> {
-    let mut names: Vec<String> = std::fs::read_dir(spool)
-        .with_context(|| format!("reading {}", spool.display()))?
-        .flatten()
-        .filter_map(|e| e.file_name().to_str().map(String::from))
-        .collect();
-    names.sort();
-    for name in names {
-        let path = spool.join(&name);
-        match WalFile::parse(&name, seg) {
-            Some(WalFile::Segment { tli, .. }) | Some(WalFile::History { tli }) => {
-                let data =
-                    std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
-                wal_archive::push(repo, system, &name, &data, seg)?;
-                let _ = repo.storage().remove_object(&wal_archive::object_path(
-                    system,
-                    tli,
-                    &format!("{name}{STREAMING_SUFFIX}"),
-                ));
-                std::fs::remove_file(&path)
-                    .with_context(|| format!("removing {}", path.display()))?;
-                stored.remove(&format!("{name}.partial"));
-                eprintln!("bunker: archived {name}");
-            }
-            Some(WalFile::Partial { .. }) => {
-                let meta =
-                    std::fs::metadata(&path).with_context(|| format!("{}", path.display()))?;
-                let seen = (
-                    meta.len(),
-                    meta.modified().unwrap_or(SystemTime::UNIX_EPOCH),
-                );
-                if stored.get(&name) == Some(&seen) {
-                    continue;
-                }
-                let data =
-                    std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
-                let base = name.strip_suffix(".partial").unwrap_or(&name);
-                wal_archive::push(
-                    repo,
-                    system,
-                    &format!("{base}{STREAMING_SUFFIX}"),
-                    &data,
-                    seg,
-                )?;
-                stored.insert(name, seen);
-            }
-            _ => {}
-        }
-    }
-    Ok(())
 }

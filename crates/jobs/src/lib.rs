@@ -11,6 +11,7 @@ pub mod exit;
 pub mod overdue;
 pub mod password_command;
 pub mod postgres;
+pub mod prune;
 pub mod quota;
 pub mod runner;
 pub mod source;

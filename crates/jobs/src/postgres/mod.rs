@@ -9,6 +9,7 @@ mod snapshot;
 pub mod system_report;
 pub mod wal_archive;
 pub mod wal_expiry;
+pub mod wal_receive;
 pub mod window;
 
 pub use backup::{backup, PgBackupOptions, PgBackupResult};

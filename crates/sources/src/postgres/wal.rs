@@ -185,9 +185,37 @@ pub fn segment_system_identifier(segment: &[u8]) -> Option<u64> {
     Some(u64::from_ne_bytes(segment.get(24..32)?.try_into().ok()?))
 }
 
+/// The segment size in a segment's first page header (`xlp_seg_size` of the long
+/// header): a power of two of at least 1 MiB, else none.
+pub fn header_segment_size(segment: &[u8]) -> Option<u64> {
+    segment_system_identifier(segment)?;
+    let v = u32::from_ne_bytes(segment.get(32..36)?.try_into().ok()?) as u64;
+    (v.is_power_of_two() && v >= 1 << 20).then_some(v)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A first page with a long header: magic, info, timeline, ... system id, seg size.
+    fn long_header(seg_size: u32) -> Vec<u8> {
+        let mut page = vec![0u8; 40];
+        page[2..4].copy_from_slice(&0x0002u16.to_ne_bytes());
+        page[24..32].copy_from_slice(&7u64.to_ne_bytes());
+        page[32..36].copy_from_slice(&seg_size.to_ne_bytes());
+        page
+    }
+
+    #[test]
+    fn the_segment_size_comes_from_a_long_header_only() {
+        assert_eq!(header_segment_size(&long_header(16 << 20)), Some(16 << 20));
+        assert_eq!(header_segment_size(&long_header(3 << 20)), None);
+        assert_eq!(header_segment_size(&long_header(4096)), None);
+        let mut short = long_header(16 << 20);
+        short[2..4].copy_from_slice(&0u16.to_ne_bytes());
+        assert_eq!(header_segment_size(&short), None);
+        assert_eq!(header_segment_size(&[0u8; 10]), None);
+    }
 
     /// Found by the wal_name fuzz target (and in review): `&name[..8]` panicked on a
     /// 24-byte name with a multi-byte character; a segment size of 0 from damaged
