@@ -1,10 +1,10 @@
 //! `pitr` and `pg standby`: restore a base backup into a new data directory and let
-//! PostgreSQL replay the archive to a target (or follow it as a standby).
+//! PostgreSQL replay the archive to a target (or follow it as a standby). Running the
+//! recovered server is `bunker_sources::postgres::DataDirectory`'s.
 
 use std::fs::OpenOptions;
 use std::io::Write;
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
-use std::os::unix::process::CommandExt;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use bunker_repo::{Repository, RestoreOptions, RestoreProgress};
 use bunker_sources::postgres::wal::{segment_name, Lsn, WalFile};
-use bunker_sources::postgres::{quote_literal, Server};
+use bunker_sources::postgres::{quote_literal, DataDirectory};
 use chrono::{DateTime, FixedOffset, Local};
 use serde::{Deserialize, Serialize};
 
@@ -257,7 +257,7 @@ fn recover(repo: Arc<Repository>, opts: &PitrOptions) -> Result<PitrReport> {
         None
     };
     write_recovery_settings(opts, tli)?;
-    hand_over(&opts.to)?;
+    hand_over(opts)?;
     let restore_seconds = started.elapsed().as_secs_f64();
     let mut report = PitrReport {
         data_directory: opts.to.clone(),
@@ -364,18 +364,7 @@ fn prepare_target_dir(dir: &Path) -> Result<bool> {
 /// recovery wrote (the directory was empty or absent before, so all of it).
 fn undo(opts: &PitrOptions, created: bool) {
     let to = &opts.to;
-    if to.join("postmaster.pid").exists() {
-        let mut cmd = Command::new(pg_ctl(opts));
-        cmd.args(["stop", "-m", "immediate", "-w", "-D"])
-            .arg(to)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
-        if let (true, Ok(owner)) = (nix_is_root(), std::fs::metadata(to)) {
-            cmd.uid(owner.uid()).gid(owner.gid());
-        }
-        let _ = cmd.status();
-    }
+    data_directory(opts).stop_immediately();
     if created {
         let _ = std::fs::remove_dir_all(to);
         return;
@@ -389,13 +378,6 @@ fn undo(opts: &PitrOptions, created: bool) {
                 _ => std::fs::remove_file(&p),
             };
         }
-    }
-}
-
-fn pg_ctl(opts: &PitrOptions) -> PathBuf {
-    match &opts.server_bin {
-        Some(d) => d.join("pg_ctl"),
-        None => PathBuf::from("pg_ctl"),
     }
 }
 
@@ -601,175 +583,36 @@ fn write_recovery_settings(opts: &PitrOptions, tli: Option<u32>) -> Result<()> {
 
 /// As root, gives the directory and what bunker created in it to the owner of the
 /// restored files (the server refuses a data directory it does not own).
-fn hand_over(to: &Path) -> Result<()> {
-    if !nix_is_root() {
-        return Ok(());
-    }
-    let owner = std::fs::metadata(to.join("global")).map_err(|e| io(to, e))?;
-    let (uid, gid) = (owner.uid(), owner.gid());
-    for p in [
-        to.to_path_buf(),
+fn hand_over(opts: &PitrOptions) -> Result<()> {
+    let to = &opts.to;
+    let created = [
         to.join("pg_wal"),
         to.join("pg_wal/archive_status"),
         to.join("recovery.signal"),
         to.join("standby.signal"),
         to.join("postgresql.auto.conf"),
         to.join(RESTORE_PASSWORD_FILE),
-    ] {
-        // lchown: never the target of a link.
-        if p.symlink_metadata().is_ok() {
-            std::os::unix::fs::lchown(&p, Some(uid), Some(gid)).map_err(|e| io(&p, e))?;
-        }
-    }
-    if let Ok(rd) = std::fs::read_dir(to.join("pg_wal")) {
-        for e in rd.flatten() {
-            let _ = std::os::unix::fs::lchown(e.path(), Some(uid), Some(gid));
-        }
-    }
-    Ok(())
+    ];
+    Ok(data_directory(opts).hand_over(&created)?)
 }
 
-fn nix_is_root() -> bool {
-    std::fs::metadata("/proc/self")
-        .map(|m| m.uid() == 0)
-        .unwrap_or(false)
+fn data_directory(opts: &PitrOptions) -> DataDirectory<'_> {
+    DataDirectory::new(&opts.to, opts.server_bin.as_deref())
 }
 
-/// Starts the recovered server (as the data directory's owner when run as root) and
-/// waits until it has left recovery (or, for a standby, until it runs).
+/// Starts the recovered server and waits until it has left recovery (or, for a
+/// standby, until it runs).
 fn start_and_wait(opts: &PitrOptions) -> Result<Reached> {
-    let to = &opts.to;
-    let log = to.join("bunker-recovery.log");
-    let owner = std::fs::metadata(to).map_err(|e| io(to, e))?;
-    let pg_ctl = pg_ctl(opts);
     let started = Instant::now();
-    let mut cmd = Command::new(&pg_ctl);
-    cmd.args(["start", "-w", "-t"])
-        .arg(opts.start_timeout.as_secs().max(1).to_string())
-        .arg("-D")
-        .arg(to)
-        .arg("-l")
-        .arg(&log)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
-    if nix_is_root() {
-        cmd.uid(owner.uid()).gid(owner.gid());
-    }
-    let out = cmd
-        .output()
-        .map_err(|e| Error::Invalid(format!("starting {}: {e}", pg_ctl.display())))?;
-    if !out.status.success() {
-        return Err(Error::Invalid(format!(
-            "the recovered server did not start: {}",
-            server_failure(&log, &String::from_utf8_lossy(&out.stderr))
-        )));
-    }
-    let (port, socket_dir) = postmaster_address(to)?;
-    let dsn = format!(
-        "host={} port={port} dbname=postgres user={}",
-        quote_dsn(&socket_dir),
-        quote_dsn(&owner_name(owner.uid()))
-    );
-    let server = Server::new(&dsn, opts.server_bin.as_deref());
-    let deadline = Instant::now() + opts.start_timeout;
-    loop {
-        let in_recovery: std::result::Result<bool, _> =
-            server.query_value(None, "pg_is_in_recovery()");
-        match in_recovery {
-            Ok(false) => break,
-            Ok(true) if opts.standby => break,
-            _ if !to.join("postmaster.pid").exists() => {
-                return Err(Error::Invalid(format!(
-                    "recovery failed and the server stopped: {}",
-                    server_failure(&log, "")
-                )))
-            }
-            _ if Instant::now() >= deadline => {
-                return Err(Error::Invalid(format!(
-                    "recovery did not finish within {}s (see {})",
-                    opts.start_timeout.as_secs(),
-                    log.display()
-                )))
-            }
-            _ => std::thread::sleep(Duration::from_millis(200)),
-        }
-    }
-    #[derive(Deserialize)]
-    struct Row {
-        lsn: String,
-        tli: u32,
-        recovering: bool,
-        last: Option<String>,
-    }
-    let mut rows: Vec<Row> = server.query(
-        None,
-        "SELECT CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn()::text ELSE pg_current_wal_lsn()::text END AS lsn, \
-         CASE WHEN pg_is_in_recovery() THEN (SELECT timeline_id FROM pg_control_checkpoint()) \
-         ELSE ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int END AS tli, \
-         pg_is_in_recovery() AS recovering, \
-         pg_last_xact_replay_timestamp()::text AS last",
-    )?;
-    let row = rows
-        .pop()
-        .ok_or_else(|| Error::Invalid("the server returned no row".into()))?;
+    let log = opts.to.join("bunker-recovery.log");
+    let r = data_directory(opts).start_and_wait(&log, opts.standby, opts.start_timeout)?;
     Ok(Reached {
-        in_recovery: row.recovering,
-        timeline: row.tli,
-        lsn: row.lsn,
-        last_transaction: row.last,
+        in_recovery: r.in_recovery,
+        timeline: r.timeline,
+        lsn: r.lsn,
+        last_transaction: r.last_transaction,
         recovery_seconds: started.elapsed().as_secs_f64(),
-        port,
-        socket_dir,
+        port: r.port,
+        socket_dir: r.socket_dir,
     })
-}
-
-fn quote_dsn(v: &str) -> String {
-    format!("'{}'", v.replace('\\', "\\\\").replace('\'', "\\'"))
-}
-
-fn owner_name(uid: u32) -> String {
-    // The bootstrap superuser is named after the OS user that ran initdb.
-    std::fs::read_to_string("/etc/passwd")
-        .ok()
-        .and_then(|p| {
-            p.lines().find_map(|l| {
-                let f: Vec<&str> = l.split(':').collect();
-                (f.len() > 2 && f[2] == uid.to_string()).then(|| f[0].to_string())
-            })
-        })
-        .unwrap_or_else(|| "postgres".to_string())
-}
-
-/// The port and socket directory from `postmaster.pid` (lines 4 and 5).
-fn postmaster_address(to: &Path) -> Result<(u16, String)> {
-    let pid = to.join("postmaster.pid");
-    let text = std::fs::read_to_string(&pid).map_err(|e| io(&pid, e))?;
-    let lines: Vec<&str> = text.lines().collect();
-    let port = lines.get(3).and_then(|p| p.trim().parse().ok());
-    let socket = lines
-        .get(4)
-        .map(|s| s.trim().to_string())
-        .filter(|s| !s.is_empty());
-    match (port, socket) {
-        (Some(p), Some(s)) => Ok((p, s)),
-        (Some(p), None) => Ok((p, "localhost".to_string())),
-        _ => Err(Error::Invalid(format!(
-            "{}: no port recorded",
-            pid.display()
-        ))),
-    }
-}
-
-/// The server's own words on why it stopped: its FATAL/PANIC lines.
-fn server_failure(log: &Path, stderr: &str) -> String {
-    let text = std::fs::read_to_string(log).unwrap_or_default();
-    let fatal: Vec<&str> = text
-        .lines()
-        .filter(|l| l.contains("FATAL:") || l.contains("PANIC:"))
-        .collect();
-    match fatal.last() {
-        Some(l) => l.trim().to_string(),
-        None => format!("{} (see {})", stderr.trim(), log.display()),
-    }
 }

@@ -4,6 +4,7 @@
 
 mod conninfo;
 mod error;
+mod pg_ctl;
 mod physical;
 mod restore;
 mod server;
@@ -11,6 +12,7 @@ mod tools;
 pub mod wal;
 
 pub use error::{Error, Result};
+pub use pg_ctl::{is_root, DataDirectory, Recovered};
 pub use physical::{
     ArchiverStatus, BackupSession, BackupStop, ClusterFacts, Tablespace, WalReceiver,
 };
