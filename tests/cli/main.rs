@@ -26,5 +26,6 @@ mod repair;
 mod report;
 mod restore;
 mod roundtrip;
+mod shared_repository;
 mod storage;
 mod watch;

@@ -5,7 +5,6 @@ use std::collections::HashSet;
 
 use crate::error::{Error, Result};
 use crate::id::Id;
-use crate::lock::Lock;
 use crate::repository::Repository;
 use crate::retention::{is_protected, GroupDecision, PROTECTED_TAG};
 use crate::storage::FileType;
@@ -34,7 +33,8 @@ pub fn forget(repo: &Repository, decisions: &[GroupDecision], dry_run: bool) -> 
     if dry_run || doomed.is_empty() {
         return Ok(doomed);
     }
-    let _lock = Lock::acquire(repo, true)?;
+    // Through the repository: it waits as `--retry-lock` (a job's `lock_wait`) says.
+    let _lock = repo.lock(true)?;
     let present: HashSet<Id> = repo
         .storage()
         .list(FileType::Snapshot)?

@@ -22,7 +22,7 @@ pub use http::HttpLimits;
 pub use lookup::{may_be_repository_name, PgConnection};
 pub use model::{
     AlertSettings, Config, DaemonConfig, Hook, Hooks, JobConfig, Objectives, RepositoryConfig,
-    Retention, Verify,
+    Retention, Verify, LOCK_WAIT,
 };
 pub use notify::NotifyConfig;
 pub use paths::{default_cache_dir, default_config_path, default_state_dir};

@@ -113,6 +113,20 @@ pub struct RepositoryConfig {
     pub quota: Option<Quota>,
     pub quota_warning: Option<u8>,
     pub quota_critical: Option<u8>,
+    /// How long a job run waits for another process's conflicting lock on the
+    /// repository before its step fails (restic's `--retry-lock`; default
+    /// [`LOCK_WAIT`]).
+    pub lock_wait: Option<Span>,
+}
+
+/// How long a job run waits for a conflicting lock held by another process.
+pub const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(600);
+
+impl RepositoryConfig {
+    /// `lock_wait`, or [`LOCK_WAIT`].
+    pub fn lock_wait(&self) -> std::time::Duration {
+        self.lock_wait.map_or(LOCK_WAIT, |s| s.0)
+    }
 }
 
 /// `[jobs.NAME]`: what to back up, where, when, how long to keep it and whom to tell.

@@ -3,6 +3,7 @@
 //! log; what failed decides the exit code.
 
 mod backup;
+mod gate;
 mod hooks;
 mod lock;
 mod repository;
@@ -261,6 +262,12 @@ pub fn run_job(
     Ok(report)
 }
 
+/// What identifies a repository to this process's gates (two names for one location
+/// share a gate).
+fn location(repo: &Repository) -> &str {
+    repo.storage().location()
+}
+
 struct Run<'a> {
     config: &'a Config,
     catalog: &'a Catalog,
@@ -326,7 +333,7 @@ impl Run<'_> {
 
     fn open(&mut self, repo_name: &str) -> Result<Arc<Repository>, String> {
         let cfg = self.config.repositories[repo_name].get_ref();
-        match repository::open(cfg) {
+        match repository::open_waiting(cfg, cfg.lock_wait()) {
             Ok(r) => {
                 self.report.reach.push(Reach {
                     repository: repo_name.to_string(),
@@ -384,6 +391,7 @@ impl Run<'_> {
             .map_err(|e| (Step::Repository, e))?;
 
         let progress = BackupProgress::default();
+        let turn = gate::shared(&[location(&primary)]);
         let made = backup::run(
             self.name,
             self.job,
@@ -392,6 +400,7 @@ impl Run<'_> {
             &progress,
         )
         .map_err(|e| (Step::Backup, e))?;
+        drop(turn);
         let snap = made.result.snapshot.clone();
         let summary = snap.summary.clone().unwrap_or_default();
         self.report.snapshot = Some(snap.id.to_hex());
@@ -424,7 +433,10 @@ impl Run<'_> {
                     continue;
                 }
             };
-            match upkeep::copy_snapshot(&primary, dst.clone(), &snap) {
+            let turn = gate::shared(&[location(&primary), location(&dst)]);
+            let copied = upkeep::copy_snapshot(&primary, dst.clone(), &snap);
+            drop(turn);
+            match copied {
                 Ok(id) => {
                     let id = id.unwrap_or_else(|| "already there".into());
                     self.audit(
@@ -444,8 +456,10 @@ impl Run<'_> {
 
         if self.job.retention.is_some() {
             for (repo_name, repo) in &opened {
+                let turn = gate::exclusive(location(repo));
                 let removed = upkeep::apply_retention(self.name, self.job, repo)
                     .map_err(|e| (Step::Retention, format!("{repo_name}: {e}")))?;
+                drop(turn);
                 self.report.forgotten += removed;
                 if removed > 0 {
                     self.audit(
@@ -462,8 +476,10 @@ impl Run<'_> {
         if self.mark_due("prune", self.job.prune.as_ref(), opts.prune_now) {
             let mut packs = 0;
             for (repo_name, repo) in &opened {
+                let turn = gate::exclusive(location(repo));
                 packs += upkeep::run_prune(repo)
                     .map_err(|e| (Step::Prune, format!("{repo_name}: {e}")))?;
+                drop(turn);
                 self.audit(
                     repo,
                     repo_name,
@@ -496,7 +512,9 @@ impl Run<'_> {
             return Ok(());
         };
         if self.mark_due("check", verify.check.as_ref(), opts.verify_now) {
+            let turn = gate::shared(&[location(repo)]);
             let result = upkeep::run_check(repo, verify);
+            drop(turn);
             self.set_mark("check");
             self.audit(
                 repo,
@@ -512,7 +530,9 @@ impl Run<'_> {
         }
         if self.mark_due("drill", verify.drill.as_ref(), opts.verify_now) {
             let scratch = self.config.state_dir().join("drills");
+            let turn = gate::shared(&[location(repo)]);
             let report = upkeep::run_drill(self.name, self.job, repo, &scratch, &Choice::Latest);
+            drop(turn);
             self.set_mark("drill");
             let (report_id, report) = report.map_err(|e| (Step::Drill, e))?;
             let record = drill_record(self.name, report_id, &report);

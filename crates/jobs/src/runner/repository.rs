@@ -43,6 +43,15 @@ pub fn storage_options(cfg: &RepositoryConfig) -> bunker_repo::Result<StorageOpt
 
 /// Opens a repository with the local cache of remote index and snapshot files.
 pub fn open(cfg: &RepositoryConfig) -> Result<Arc<Repository>, OpenError> {
+    open_waiting(cfg, std::time::Duration::ZERO)
+}
+
+/// [`open`], for a job run: its locks wait up to `lock_wait` for a conflicting lock
+/// of another process to go away.
+pub fn open_waiting(
+    cfg: &RepositoryConfig,
+    lock_wait: std::time::Duration,
+) -> Result<Arc<Repository>, OpenError> {
     let plain = |error: bunker_repo::Error| OpenError {
         error,
         unreachable: false,
@@ -61,6 +70,7 @@ pub fn open(cfg: &RepositoryConfig) -> Result<Arc<Repository>, OpenError> {
     let pw = password(cfg).map_err(|e| plain(bunker_repo::Error::Invalid(e)))?;
     let repo = Repository::open_with(storage, &pw, None).map_err(storage_error)?;
     Ok(Arc::new(
-        repo.with_cache(&default_cache_dir().join("repos")),
+        repo.with_cache(&default_cache_dir().join("repos"))
+            .with_lock_wait(lock_wait),
     ))
 }
