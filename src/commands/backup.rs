@@ -1,3 +1,4 @@
+use std::io::IsTerminal;
 use std::process::{Command, Stdio};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -11,7 +12,7 @@ use chrono::{DateTime, FixedOffset, Local, NaiveDateTime, TimeZone};
 
 use super::{Globals, Partial};
 use crate::cli::BackupArgs;
-use crate::output::{bytes, Ticker};
+use crate::output::{bytes, meter, Reading};
 
 fn parse_time(s: &str) -> Result<DateTime<FixedOffset>> {
     if let Ok(t) = DateTime::parse_from_rfc3339(s) {
@@ -80,6 +81,8 @@ pub fn options(g: &Globals, a: &BackupArgs) -> Result<BackupOptions> {
         time: a.time.as_deref().map(parse_time).transpose()?,
         extra: Default::default(),
         stream_chunks: Default::default(),
+        // The progress total, where progress is shown.
+        scan: g.json || (!g.quiet && std::io::stderr().is_terminal()),
     })
 }
 
@@ -89,29 +92,17 @@ pub fn run(g: &Globals, a: BackupArgs) -> Result<()> {
     let progress = Arc::new(BackupProgress::default());
     let started = Instant::now();
     let ticker = {
-        let (p1, p2) = (progress.clone(), progress.clone());
-        let json_status: Option<Box<dyn Fn() -> String + Send>> = g.json.then(|| {
-            Box::new(move || {
-                serde_json::json!({
-                    "message_type": "status",
-                    "seconds_elapsed": started.elapsed().as_secs(),
-                    "files_done": p2.files.load(Ordering::Relaxed),
-                    "bytes_done": p2.bytes.load(Ordering::Relaxed),
-                })
-                .to_string()
-            }) as Box<dyn Fn() -> String + Send>
-        });
-        Ticker::start(
-            g.quiet,
-            json_status,
-            Box::new(move || {
-                format!(
-                    "{} files, {} read",
-                    p1.files.load(Ordering::Relaxed),
-                    bytes(p1.bytes.load(Ordering::Relaxed))
-                )
-            }),
-        )
+        let p = progress.clone();
+        // The total is the size scan's, final once it ends; until then the bar has none.
+        meter(g.quiet, g.json, "files", move || {
+            let scanned = p.scanned.load(Ordering::Relaxed);
+            Reading {
+                bytes: p.bytes.load(Ordering::Relaxed),
+                total_bytes: scanned.then(|| p.total_bytes.load(Ordering::Relaxed)),
+                items: p.files.load(Ordering::Relaxed),
+                total_items: scanned.then(|| p.total_files.load(Ordering::Relaxed)),
+            }
+        })
     };
     let result = if a.stdin_from_command {
         let (cmd, args) = a

@@ -6,7 +6,7 @@ use bunker_repo::{check, CheckProgress, ReadData};
 
 use super::Globals;
 use crate::cli::CheckArgs;
-use crate::output::Ticker;
+use crate::output::{meter, Reading};
 
 pub fn run(g: &Globals, a: CheckArgs) -> Result<()> {
     let read = match (&a.read_data_subset, a.read_data) {
@@ -17,17 +17,15 @@ pub fn run(g: &Globals, a: CheckArgs) -> Result<()> {
     let repo = g.open_uncached()?;
     let progress = Arc::new(CheckProgress::default());
     let p = progress.clone();
-    let ticker = Ticker::start(
-        g.quiet || g.json,
-        None,
-        Box::new(move || {
-            format!(
-                "{} packs, {} objects read",
-                p.packs_read.load(Ordering::Relaxed),
-                p.objects_read.load(Ordering::Relaxed)
-            )
-        }),
-    );
+    let ticker = meter(g.quiet, g.json, "packs", move || {
+        let total = p.packs_total.load(Ordering::Relaxed);
+        Reading {
+            bytes: p.bytes_read.load(Ordering::Relaxed),
+            total_bytes: (total > 0).then(|| p.bytes_total.load(Ordering::Relaxed)),
+            items: p.packs_read.load(Ordering::Relaxed),
+            total_items: (total > 0).then_some(total),
+        }
+    });
     let report = check(&repo, read, &progress);
     drop(ticker);
     let report = report?;

@@ -14,7 +14,7 @@ use bunker_sources::postgres::TableRef;
 
 use super::{ExitWith, Globals};
 use crate::cli::{FilterArgs, PgBackupArgs, PgCommand, PgExportArgs, PgRestoreArgs, SnapshotArgs};
-use crate::output::{bytes, Ticker};
+use crate::output::{bytes, meter, Reading};
 
 pub fn run(g: &Globals, c: PgCommand) -> Result<()> {
     match c {
@@ -39,22 +39,24 @@ impl SnapshotArgs {
     }
 }
 
-/// Runs a database backup with a progress line ("N MiB `verb`"); returns its result and
-/// its duration in seconds.
+/// Runs a database backup with a progress line (bytes `read`, rate, files); returns its
+/// result and its duration in seconds. A dump's size is not known before it ends: no
+/// total, no ETA.
 pub fn with_progress<T, E>(
     g: &Globals,
-    verb: &'static str,
+    items: &'static str,
     run: impl FnOnce(&BackupProgress) -> std::result::Result<T, E>,
 ) -> std::result::Result<(T, f64), E> {
     let progress = Arc::new(BackupProgress::default());
     let started = Instant::now();
     let ticker = {
         let p = progress.clone();
-        Ticker::start(
-            g.quiet || g.json,
-            None,
-            Box::new(move || format!("{} {verb}", bytes(p.bytes.load(Ordering::Relaxed)))),
-        )
+        meter(g.quiet, g.json, items, move || Reading {
+            bytes: p.bytes.load(Ordering::Relaxed),
+            total_bytes: None,
+            items: p.files.load(Ordering::Relaxed),
+            total_items: None,
+        })
     };
     let result = run(&progress);
     drop(ticker);
@@ -83,7 +85,7 @@ fn backup(g: &Globals, a: PgBackupArgs) -> Result<()> {
         globals: !a.no_globals,
         backup: a.snapshot.options(g)?,
     };
-    let (r, secs) = with_progress(g, "dumped", |p| pgjob::backup(repo, &server, &opts, p))?;
+    let (r, secs) = with_progress(g, "files", |p| pgjob::backup(repo, &server, &opts, p))?;
     let s = r.backup.snapshot.summary.clone().unwrap_or_default();
     if g.json {
         println!(

@@ -24,7 +24,7 @@ pub fn basebackup(g: &Globals, a: PgBasebackupArgs) -> Result<()> {
         backup: a.snapshot.options(g)?,
     };
     let (r, secs) =
-        super::pg::with_progress(g, "read", |p| pgjob::basebackup(repo, &server, &opts, p))?;
+        super::pg::with_progress(g, "files", |p| pgjob::basebackup(repo, &server, &opts, p))?;
     let s = r.backup.snapshot.summary.clone().unwrap_or_default();
     if g.json {
         println!(

@@ -7,7 +7,7 @@ use bunker_repo::{PruneOptions, PruneProgress};
 
 use super::Globals;
 use crate::cli::PruneArgs;
-use crate::output::{bytes, Ticker};
+use crate::output::{bytes, meter, Reading};
 
 pub fn options(g: &Globals, a: &PruneArgs) -> Result<PruneOptions> {
     Ok(PruneOptions {
@@ -30,17 +30,18 @@ pub fn options(g: &Globals, a: &PruneArgs) -> Result<PruneOptions> {
 pub fn run_on(g: &Globals, repo: &Arc<bunker_repo::Repository>, opts: &PruneOptions) -> Result<()> {
     let progress = Arc::new(PruneProgress::default());
     let p = progress.clone();
-    let ticker = Ticker::start(
-        g.quiet || g.json,
-        None,
-        Box::new(move || {
-            format!(
-                "{} packs repacked, {} deleted",
-                p.packs_repacked.load(Ordering::Relaxed),
-                p.packs_deleted.load(Ordering::Relaxed)
-            )
-        }),
-    );
+    // Repacking is the slow part, deleting the quick one: one step each per pack.
+    let ticker = meter(g.quiet, g.json, "packs", move || {
+        let total =
+            p.packs_to_repack.load(Ordering::Relaxed) + p.packs_to_delete.load(Ordering::Relaxed);
+        Reading {
+            bytes: 0,
+            total_bytes: None,
+            items: p.packs_repacked.load(Ordering::Relaxed)
+                + p.packs_deleted.load(Ordering::Relaxed),
+            total_items: (total > 0).then_some(total),
+        }
+    });
     let pruned = prune(repo, opts, &progress);
     drop(ticker);
     let Pruned { plan, wal } = pruned?;

@@ -6,7 +6,7 @@ use bunker_repo::{restore, RestoreOptions, RestoreProgress};
 
 use super::{Globals, Partial};
 use crate::cli::RestoreArgs;
-use crate::output::{bytes, Ticker};
+use crate::output::{bytes, meter, Reading};
 
 pub fn run(g: &Globals, a: RestoreArgs) -> Result<()> {
     let repo = g.open()?;
@@ -18,17 +18,15 @@ pub fn run(g: &Globals, a: RestoreArgs) -> Result<()> {
     };
     let progress = Arc::new(RestoreProgress::default());
     let p = progress.clone();
-    let ticker = Ticker::start(
-        g.quiet || g.json,
-        None,
-        Box::new(move || {
-            format!(
-                "{} files, {} restored",
-                p.files.load(Ordering::Relaxed),
-                bytes(p.bytes.load(Ordering::Relaxed))
-            )
-        }),
-    );
+    let ticker = meter(g.quiet, g.json, "files", move || {
+        let known = |v: u64| (v > 0 || p.total_files.load(Ordering::Relaxed) > 0).then_some(v);
+        Reading {
+            bytes: p.bytes.load(Ordering::Relaxed),
+            total_bytes: known(p.total_bytes.load(Ordering::Relaxed)),
+            items: p.files.load(Ordering::Relaxed),
+            total_items: known(p.total_files.load(Ordering::Relaxed)),
+        }
+    });
     g.say(format!(
         "restoring snapshot {} of {:?} to {}",
         snap.short_id(),

@@ -21,6 +21,7 @@ mod metrics;
 mod pg;
 mod pitr;
 mod pitr_safety;
+mod progress;
 mod prune;
 mod repair;
 mod report;

@@ -133,6 +133,9 @@ pub struct PrunePlan {
 pub struct PruneProgress {
     pub packs_repacked: AtomicU64,
     pub packs_deleted: AtomicU64,
+    /// The plan's packs to repack and to delete (the repacked ones included), once made.
+    pub packs_to_repack: AtomicU64,
+    pub packs_to_delete: AtomicU64,
 }
 
 struct PackStat {
@@ -320,6 +323,13 @@ pub fn prune(
     if opts.dry_run {
         return Ok(plan);
     }
+    progress
+        .packs_to_repack
+        .store(plan.packs_repack.len() as u64, Ordering::Relaxed);
+    progress.packs_to_delete.store(
+        (plan.packs_delete.len() + plan.packs_repack.len()) as u64,
+        Ordering::Relaxed,
+    );
     let threads = crate::saver::worker_threads(opts.threads);
 
     // 1. Live blobs out of the packs to repack.

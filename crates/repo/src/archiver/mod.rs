@@ -24,6 +24,7 @@ use crate::snapshot::{Snapshot, SnapshotFilter, SnapshotSummary};
 use crate::storage::FileType;
 use crate::tree::Tree;
 
+mod scan;
 mod stream;
 mod walk;
 
@@ -59,6 +60,9 @@ pub struct BackupOptions {
     pub extra: serde_json::Map<String, serde_json::Value>,
     /// Chunk sizes for the streams of [`backup_streams`] (files always use restic's).
     pub stream_chunks: ChunkSizes,
+    /// Count the files and bytes to back up beside the backup, for a progress total
+    /// (one more metadata walk: only where progress is shown).
+    pub scan: bool,
 }
 
 /// Live counters, read by progress displays.
@@ -73,6 +77,11 @@ pub struct BackupProgress {
     pub dirs_new: AtomicU64,
     pub dirs_changed: AtomicU64,
     pub dirs_unmodified: AtomicU64,
+    /// What the size scan found so far (with [`BackupOptions::scan`]); final once
+    /// `scanned` is set.
+    pub total_files: AtomicU64,
+    pub total_bytes: AtomicU64,
+    pub scanned: std::sync::atomic::AtomicBool,
 }
 
 /// A finished backup.

@@ -318,7 +318,14 @@ pub fn backup_paths(
     snap_paths.dedup();
     let (archiver, parent, parent_tree) = walker(&repo, opts, progress, &snap_paths)?;
     let pool = thread_pool(effective_threads(opts))?;
-    let tree = pool.install(|| archiver.save_top(&top, parent_tree.as_ref()))?;
+    let tree = std::thread::scope(|s| {
+        if opts.scan {
+            let roots: Vec<&Path> = paths.iter().map(PathBuf::as_path).collect();
+            let excludes = &archiver.excludes;
+            s.spawn(move || super::scan::scan(&roots, opts, excludes, progress));
+        }
+        pool.install(|| archiver.save_top(&top, parent_tree.as_ref()))
+    })?;
     let tree_id = archiver.save_tree(tree)?;
     finish(
         archiver,

@@ -80,6 +80,9 @@ pub struct CheckProgress {
     pub bytes_read: AtomicU64,
     /// bunker's own objects (WAL segments, drill reports, audit events) read.
     pub objects_read: AtomicU64,
+    /// What `--read-data` will read: packs and their stored bytes.
+    pub packs_total: AtomicU64,
+    pub bytes_total: AtomicU64,
 }
 
 #[derive(Debug, Default)]
@@ -229,11 +232,21 @@ pub fn check(repo: &Repository, read: ReadData, progress: &CheckProgress) -> Res
             .iter()
             .filter(|(id, _)| stored.contains_key(*id) && read.selects(id))
             .collect();
+        progress
+            .packs_total
+            .store(selected.len() as u64, Ordering::Relaxed);
+        progress.bytes_total.store(
+            selected.iter().map(|(id, _)| stored[*id]).sum(),
+            Ordering::Relaxed,
+        );
         let damaged: Vec<Id> = selected
             .par_iter()
             .filter_map(|(id, blobs)| {
                 let problems = packs::read_pack(repo, id, blobs);
                 progress.packs_read.fetch_add(1, Ordering::Relaxed);
+                progress
+                    .bytes_read
+                    .fetch_add(stored[*id], Ordering::Relaxed);
                 if problems.is_empty() {
                     return None;
                 }

@@ -55,6 +55,9 @@ pub struct RestoreOptions {
 pub struct RestoreProgress {
     pub files: AtomicU64,
     pub bytes: AtomicU64,
+    /// What the restore will write, known once the snapshot's trees are read.
+    pub total_files: AtomicU64,
+    pub total_bytes: AtomicU64,
 }
 
 #[derive(Debug, Default)]
@@ -263,6 +266,13 @@ pub fn restore(
             files.push(i);
         }
     }
+    progress
+        .total_files
+        .store(files.len() as u64, Ordering::Relaxed);
+    progress.total_bytes.store(
+        files.iter().map(|&i| items[i].node.size).sum(),
+        Ordering::Relaxed,
+    );
     // Restore waits on the file system more than on the CPU: at least four workers
     // (measured: 2 threads 14 s, 4 threads 6.7 s for the toolchain tree).
     let threads = if opts.threads > 0 {
