@@ -62,7 +62,9 @@ pub fn choose(
         .filter(|s| filter.matches(s) && !s.tags.iter().any(|t| t == SAFETY_TAG))
         .collect();
     if candidates.is_empty() {
-        return Err(Error::Invalid(format!("no {what} in the repository")));
+        return Err(Error::NoSnapshot {
+            what: what.to_string(),
+        });
     }
     if *choice == Choice::Latest {
         return Ok(candidates.pop().expect("not empty"));
@@ -75,10 +77,10 @@ pub fn choose(
             candidates.retain(|s| s.time >= since);
         }
         if candidates.is_empty() {
-            return Err(Error::Invalid(format!(
-                "no {what} in the last {}",
-                humanize(window)
-            )));
+            return Err(Error::NoneWithin {
+                what: what.to_string(),
+                within: humanize(window),
+            });
         }
     }
     let i = rand::random::<usize>() % candidates.len();

@@ -34,13 +34,13 @@ impl Assertions {
         let min_rows = min_rows
             .iter()
             .map(|s| {
-                let (t, n) = s.rsplit_once('=').ok_or_else(|| {
-                    Error::Invalid(format!("--min-rows needs TABLE=N, got {s:?}"))
-                })?;
+                let (t, n) = s
+                    .rsplit_once('=')
+                    .ok_or_else(|| Error::MinRowsForm(s.clone()))?;
                 let n = n
                     .trim()
                     .parse()
-                    .map_err(|_| Error::Invalid(format!("--min-rows: {n:?} is not a row count")))?;
+                    .map_err(|_| Error::RowCount(n.to_string()))?;
                 Ok((t.trim().parse()?, n))
             })
             .collect::<Result<_>>()?;

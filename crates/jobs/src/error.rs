@@ -36,6 +36,94 @@ pub enum Error {
         what: &'static str,
     },
 
+    /// What `latest`, `--random` or `--within` chose from is empty.
+    #[error("no {what} in the repository")]
+    NoSnapshot { what: String },
+    #[error("no {what} in the last {within}")]
+    NoneWithin { what: String, within: String },
+
+    /// A drill assertion of the command line.
+    #[error("--min-rows needs TABLE=N, got {0:?}")]
+    MinRowsForm(String),
+    #[error("--min-rows: {0:?} is not a row count")]
+    RowCount(String),
+
+    // PostgreSQL logical backups.
+    #[error("snapshot {snapshot} is not a PostgreSQL backup (made by `bunker pg backup`)")]
+    NotPostgres { snapshot: String },
+    /// The record a snapshot keeps of its source (`what`: "postgres", "base backup").
+    #[error("snapshot {snapshot} has an unreadable {what} record: {reason}")]
+    UnreadableRecord {
+        snapshot: String,
+        what: &'static str,
+        reason: String,
+    },
+    #[error("snapshot {snapshot} has no database {name:?} (it has: {})", .has.join(", "))]
+    NoSuchDatabase {
+        snapshot: String,
+        name: String,
+        has: Vec<String>,
+    },
+    #[error("snapshot {snapshot} holds {count} databases: name the one to restore")]
+    WhichDatabase { snapshot: String, count: usize },
+    #[error("snapshot {snapshot} has no file {file}")]
+    NoSuchFile { snapshot: String, file: String },
+    #[error("database {0:?} does not exist or does not accept connections")]
+    NoDatabaseToDump(String),
+    #[error("no database to back up")]
+    NothingToDump,
+    #[error("database {0:?} already exists: choose another --to, or use --replace")]
+    DatabaseExists(String),
+    #[error("database {0:?} does not exist: restore it without --replace")]
+    NoDatabaseToReplace(String),
+    #[error("writing the archive to {path} for a parallel restore: {source} (use --spool-dir, or --jobs 1 to stream)")]
+    Spool {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    // The WAL archive and base backups.
+    #[error("{0:?} is not a WAL file name")]
+    NotWalName(String),
+    #[error(
+        "{name} belongs to database system {belongs_to}, not {system}: refusing to archive it"
+    )]
+    OtherSystem {
+        name: String,
+        belongs_to: String,
+        system: String,
+    },
+    #[error("{name} is already archived with different contents ({there} bytes there, {here} here): refusing to overwrite it")]
+    ArchivedDifferently {
+        name: String,
+        there: usize,
+        here: usize,
+    },
+    #[error("writing {path}: {source}")]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("timeline {tli} has no history file ({name}) in the archive")]
+    NoHistory { tli: u32, name: String },
+    #[error("the server is a standby: take base backups from the primary")]
+    Standby,
+    #[error("the cluster has tablespaces ({}): file-level base backups read only the data directory so far; use --stream", .0.join(", "))]
+    Tablespaces(Vec<String>),
+    #[error("{dir} holds database system {found}, but the server runs {server}: wrong --pgdata?")]
+    WrongDataDirectory {
+        dir: PathBuf,
+        found: String,
+        server: String,
+    },
+    /// The base backup's last segment did not reach the archive in time.
+    #[error("WAL segment {segment} (the end of this backup) did not reach the archive within {seconds}s: set archive_command = 'bunker wal-push %p' (see pg_stat_archiver for failures) or run bunker wal-receive; no snapshot was written")]
+    NotArchived { segment: String, seconds: u64 },
+    #[error("the backup history file of {label:?} did not reach the archive{within}: a streamed base backup needs archive_command = 'bunker wal-push %p' (see pg_stat_archiver for failures); no snapshot was written")]
+    HistoryNotArchived { label: String, within: String },
+
     #[error("{0}")]
     Invalid(String),
 }

@@ -57,16 +57,12 @@ pub fn backup(
                 all.iter()
                     .find(|d| &d.name == name)
                     .cloned()
-                    .ok_or_else(|| {
-                        Error::Invalid(format!(
-                            "database {name:?} does not exist or does not accept connections"
-                        ))
-                    })
+                    .ok_or_else(|| Error::NoDatabaseToDump(name.clone()))
             })
             .collect::<Result<_>>()?
     };
     if selected.is_empty() {
-        return Err(Error::Invalid("no database to back up".into()));
+        return Err(Error::NothingToDump);
     }
     let mut bopts = opts.backup.clone();
     bopts.stream_chunks = bunker_repo::ChunkSizes::DUMPS;

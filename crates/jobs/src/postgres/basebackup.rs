@@ -137,9 +137,7 @@ pub fn basebackup(
 ) -> Result<BaseBackupResult> {
     let facts = server.cluster_facts()?;
     if facts.in_recovery {
-        return Err(Error::Invalid(
-            "the server is a standby: take base backups from the primary".into(),
-        ));
+        return Err(Error::Standby);
     }
     let tablespaces = server.tablespaces()?;
     let local = if opts.stream {
@@ -148,10 +146,9 @@ pub fn basebackup(
         local_data_directory(&facts, opts.pgdata.as_deref())?
     };
     if local.is_some() && !tablespaces.is_empty() {
-        return Err(Error::Invalid(format!(
-            "the cluster has tablespaces ({}): file-level base backups read only the data directory so far; use --stream",
-            tablespaces.iter().map(|t| t.name.as_str()).collect::<Vec<_>>().join(", ")
-        )));
+        return Err(Error::Tablespaces(
+            tablespaces.iter().map(|t| t.name.clone()).collect(),
+        ));
     }
     let mut bopts = opts.backup.clone();
     if !bopts.tags.iter().any(|t| t == BASE_TAG) {
@@ -246,11 +243,11 @@ fn local_data_directory(facts: &ClusterFacts, given: Option<&Path>) -> Result<Op
     let dir = given.unwrap_or(&facts.data_directory);
     match system_identifier(dir) {
         Ok(id) if id.to_string() == facts.system_identifier => Ok(Some(dir.to_path_buf())),
-        Ok(id) => Err(Error::Invalid(format!(
-            "{} holds database system {id}, but the server runs {}: wrong --pgdata?",
-            dir.display(),
-            facts.system_identifier
-        ))),
+        Ok(id) => Err(Error::WrongDataDirectory {
+            dir: dir.to_path_buf(),
+            found: id.to_string(),
+            server: facts.system_identifier.clone(),
+        }),
         Err(e) if given.is_some() => Err(e.into()),
         // Not readable from here (another machine, another user): stream instead.
         Err(_) => Ok(None),
@@ -297,13 +294,10 @@ fn wait_archived(repo: &Repository, m: &BaseMeta, timeout: Option<Duration>) -> 
             return Ok(());
         }
         if Instant::now() >= deadline {
-            return Err(Error::Invalid(format!(
-                "WAL segment {} (the end of this backup) did not reach the archive within {}s: \
-                 set archive_command = 'bunker wal-push %p' (see pg_stat_archiver for failures) \
-                 or run bunker wal-receive; no snapshot was written",
-                m.stop_wal,
-                timeout.as_secs()
-            )));
+            return Err(Error::NotArchived {
+                segment: m.stop_wal.clone(),
+                seconds: timeout.as_secs(),
+            });
         }
         std::thread::sleep(Duration::from_millis(200));
     }
@@ -337,10 +331,12 @@ fn history_positions(
             }
         }
         if Instant::now() >= deadline {
-            return Err(Error::Invalid(format!(
-                "the backup history file of {label:?} did not reach the archive{}: a streamed base backup needs archive_command = 'bunker wal-push %p' (see pg_stat_archiver for failures); no snapshot was written",
-                timeout.map(|t| format!(" within {}s", t.as_secs())).unwrap_or_default()
-            )));
+            return Err(Error::HistoryNotArchived {
+                label: label.to_string(),
+                within: timeout
+                    .map(|t| format!(" within {}s", t.as_secs()))
+                    .unwrap_or_default(),
+            });
         }
         std::thread::sleep(Duration::from_millis(200));
     }

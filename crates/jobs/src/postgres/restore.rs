@@ -74,10 +74,10 @@ pub(crate) fn restore_archive(
 }
 
 fn spool_err(p: &Path, e: std::io::Error) -> Error {
-    Error::Invalid(format!(
-        "writing the archive to {} for a parallel restore: {e} (use --spool-dir, or --jobs 1 to stream)",
-        p.display()
-    ))
+    Error::Spool {
+        path: p.to_path_buf(),
+        source: e,
+    }
 }
 
 /// A temporary archive file, removed when dropped.
@@ -113,9 +113,7 @@ pub fn restore_new(
     let _lock = snap.repo().lock(false)?;
     let dumped = snap.database(db)?;
     if server.database_exists(to)? {
-        return Err(Error::Invalid(format!(
-            "database {to:?} already exists: choose another --to, or use --replace"
-        )));
+        return Err(Error::DatabaseExists(to.to_string()));
     }
     let scratch = ScratchDatabase::create(server, to, &dumped.database)?;
     restore_archive(snap, server, dumped, scratch.name(), jobs, spool_dir)?;
@@ -151,9 +149,7 @@ pub fn restore_replace(
 ) -> Result<ReplaceOutcome> {
     let dumped = snap.database(db)?;
     if !server.database_exists(db)? {
-        return Err(Error::Invalid(format!(
-            "database {db:?} does not exist: restore it without --replace"
-        )));
+        return Err(Error::NoDatabaseToReplace(db.to_string()));
     }
     let ts = stamp();
     let new = name_with_suffix(db, &format!("_bunker_restore_{ts}"));

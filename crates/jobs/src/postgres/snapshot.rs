@@ -94,17 +94,17 @@ impl PgSnapshot {
 
     /// Opens a snapshot made by `pg backup` (or a job of a `postgres` source).
     pub fn load(repo: Arc<Repository>, snapshot: Snapshot) -> Result<PgSnapshot> {
-        let meta = snapshot.extra.get(META_KEY).cloned().ok_or_else(|| {
-            Error::Invalid(format!(
-                "snapshot {} is not a PostgreSQL backup (made by `bunker pg backup`)",
-                snapshot.short_id()
-            ))
-        })?;
-        let meta: PgMeta = serde_json::from_value(meta).map_err(|e| {
-            Error::Invalid(format!(
-                "snapshot {} has an unreadable postgres record: {e}",
-                snapshot.short_id()
-            ))
+        let meta = snapshot
+            .extra
+            .get(META_KEY)
+            .cloned()
+            .ok_or_else(|| Error::NotPostgres {
+                snapshot: snapshot.short_id(),
+            })?;
+        let meta: PgMeta = serde_json::from_value(meta).map_err(|e| Error::UnreadableRecord {
+            snapshot: snapshot.short_id(),
+            what: "postgres",
+            reason: e.to_string(),
         })?;
         repo.load_index()?;
         let tree = repo.load_tree(&snapshot.tree)?;
@@ -127,17 +127,17 @@ impl PgSnapshot {
             .iter()
             .find(|d| d.database.name == name)
             .ok_or_else(|| {
-                let names: Vec<&str> = self
+                let has = self
                     .meta
                     .databases
                     .iter()
-                    .map(|d| d.database.name.as_str())
+                    .map(|d| d.database.name.clone())
                     .collect();
-                Error::Invalid(format!(
-                    "snapshot {} has no database {name:?} (it has: {})",
-                    self.snapshot.short_id(),
-                    names.join(", ")
-                ))
+                Error::NoSuchDatabase {
+                    snapshot: self.snapshot.short_id(),
+                    name: name.to_string(),
+                    has,
+                }
             })
     }
 
@@ -147,11 +147,9 @@ impl PgSnapshot {
             .tree
             .find(file.as_bytes())
             .filter(|n| n.kind == NodeKind::File)
-            .ok_or_else(|| {
-                Error::Invalid(format!(
-                    "snapshot {} has no file {file}",
-                    self.snapshot.short_id()
-                ))
+            .ok_or_else(|| Error::NoSuchFile {
+                snapshot: self.snapshot.short_id(),
+                file: file.to_string(),
             })?;
         Ok(FileReader::new(self.repo.clone(), node.content.clone()))
     }

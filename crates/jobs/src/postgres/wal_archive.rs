@@ -44,7 +44,7 @@ fn timeline_of(name: &str, seg_size: u64) -> Result<u32> {
     let base = name.strip_suffix(STREAMING_SUFFIX).unwrap_or(name);
     WalFile::parse(base, seg_size)
         .map(|f| f.timeline())
-        .ok_or_else(|| Error::Invalid(format!("{name:?} is not a WAL file name")))
+        .ok_or_else(|| Error::NotWalName(name.to_string()))
 }
 
 /// Stores one WAL file. The same name pushed twice succeeds only if the bytes are the
@@ -61,9 +61,11 @@ pub fn push(
     {
         if let Some(id) = segment_system_identifier(data) {
             if id.to_string() != system_id {
-                return Err(Error::Invalid(format!(
-                    "{name} belongs to database system {id}, not {system_id}: refusing to archive it"
-                )));
+                return Err(Error::OtherSystem {
+                    name: name.to_string(),
+                    belongs_to: id.to_string(),
+                    system: system_id.to_string(),
+                });
             }
         }
     }
@@ -73,11 +75,11 @@ pub fn push(
             if existing == data {
                 return Ok(Pushed::AlreadyThere);
             }
-            return Err(Error::Invalid(format!(
-                "{name} is already archived with different contents ({} bytes there, {} here): refusing to overwrite it",
-                existing.len(),
-                data.len()
-            )));
+            return Err(Error::ArchivedDifferently {
+                name: name.to_string(),
+                there: existing.len(),
+                here: data.len(),
+            });
         }
     }
     repo.save_object(&path, data)?;
@@ -226,7 +228,10 @@ pub fn write_file(dest: &Path, data: &[u8]) -> Result<()> {
         .and_then(|_| std::fs::rename(&tmp, dest))
         .map_err(|e| {
             let _ = std::fs::remove_file(&tmp);
-            Error::Invalid(format!("writing {}: {e}", dest.display()))
+            Error::Write {
+                path: dest.to_path_buf(),
+                source: e,
+            }
         })
 }
 

@@ -35,12 +35,12 @@ pub fn base_backups(repo: &Repository) -> Result<Vec<BaseBackup>> {
         let Some(m) = s.extra.get(BASE_META_KEY) else {
             continue;
         };
-        let meta: BaseMeta = serde_json::from_value(m.clone()).map_err(|e| {
-            Error::Invalid(format!(
-                "snapshot {} has an unreadable base backup record: {e}",
-                s.short_id()
-            ))
-        })?;
+        let meta: BaseMeta =
+            serde_json::from_value(m.clone()).map_err(|e| Error::UnreadableRecord {
+                snapshot: s.short_id(),
+                what: "base backup",
+                reason: e.to_string(),
+            })?;
         out.push(BaseBackup { snapshot: s, meta });
     }
     out.sort_by_key(|b| b.meta.finished);
@@ -71,11 +71,11 @@ pub fn chain(
         }]);
     }
     let name = format!("{tli:08X}.history");
-    let text = wal_archive::fetch(repo, system_id, &name, seg_size)?.ok_or_else(|| {
-        Error::Invalid(format!(
-            "timeline {tli} has no history file ({name}) in the archive"
-        ))
-    })?;
+    let text =
+        wal_archive::fetch(repo, system_id, &name, seg_size)?.ok_or_else(|| Error::NoHistory {
+            tli,
+            name: name.clone(),
+        })?;
     let history = parse_history(&String::from_utf8_lossy(&text))?;
     let mut links = Vec::new();
     let mut begin = Lsn(0);

@@ -51,11 +51,10 @@ impl Postgres {
         }
         match snap.meta.databases.as_slice() {
             [one] => Ok(one.database.name.as_str()),
-            many => Err(Error::Invalid(format!(
-                "snapshot {} holds {} databases: name the one to restore",
-                snap.snapshot.short_id(),
-                many.len()
-            ))),
+            many => Err(Error::WhichDatabase {
+                snapshot: snap.snapshot.short_id(),
+                count: many.len(),
+            }),
         }
     }
 }
