@@ -124,6 +124,64 @@ pub enum Error {
     #[error("the backup history file of {label:?} did not reach the archive{within}: a streamed base backup needs archive_command = 'bunker wal-push %p' (see pg_stat_archiver for failures); no snapshot was written")]
     HistoryNotArchived { label: String, within: String },
 
+    // Point-in-time recovery.
+    #[error("no base backup in the repository: run `bunker pg basebackup` first")]
+    NoBaseBackup,
+    #[error("the repository holds several database systems ({}): choose one with --system", .0.join(", "))]
+    SeveralSystems(Vec<String>),
+    #[error("no base backup of system {0} in the repository")]
+    NoBaseOfSystem(String),
+    #[error("no base backup {id} of system {system}")]
+    NoSuchBase { id: String, system: String },
+    #[error("base backup {snapshot} cannot be recovered: the archive lacks WAL it needs ({start_wal} to {stop_wal})")]
+    BaseIncomplete {
+        snapshot: String,
+        start_wal: String,
+        stop_wal: String,
+    },
+    /// `window` is the archive's recoverable window, `along` the timelines considered.
+    #[error(
+        "{target} is before the earliest recoverable point: the archive covers {window} {along}"
+    )]
+    BeforeWindow {
+        target: String,
+        window: String,
+        along: String,
+    },
+    #[error("no base backup can be recovered {along}: none has its WAL complete in the archive")]
+    NoRecoverableBase { along: String },
+    #[error("{target} is past the recoverable window {window}: {why}")]
+    PastWindow {
+        target: String,
+        window: String,
+        why: String,
+    },
+    #[error("{0} is not empty: recover into a new directory")]
+    NotEmpty(PathBuf),
+    #[error("the base backup links tablespace {name} to {target}, outside the recovered directory; bunker does not recover tablespaces from file-level base backups (use pg basebackup --stream)")]
+    TablespaceLink { name: String, target: PathBuf },
+    #[error("snapshot {snapshot} has no {file}")]
+    NoBaseTar {
+        snapshot: String,
+        file: &'static str,
+    },
+    #[error("waiting for {program}: {source}")]
+    Wait {
+        program: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("extracting {file}: {source}")]
+    Extract {
+        file: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("tar failed extracting {file} ({status})")]
+    TarFailed { file: &'static str, status: String },
+    #[error("the base backup could not be restored completely: {}", .0.join("; "))]
+    BaseDamaged(Vec<String>),
+
     #[error("{0}")]
     Invalid(String),
 }

@@ -152,14 +152,9 @@ fn pick_system(repo: &Repository, bases: &[BaseBackup], given: Option<&str>) -> 
     systems.sort();
     systems.dedup();
     match systems.len() {
-        0 => Err(Error::Invalid(
-            "no base backup in the repository: run `bunker pg basebackup` first".into(),
-        )),
+        0 => Err(Error::NoBaseBackup),
         1 => Ok(systems.remove(0)),
-        _ => Err(Error::Invalid(format!(
-            "the repository holds several database systems ({}): choose one with --system",
-            systems.join(", ")
-        ))),
+        _ => Err(Error::SeveralSystems(systems)),
     }
 }
 
@@ -183,9 +178,7 @@ fn recover(repo: Arc<Repository>, opts: &PitrOptions) -> Result<PitrReport> {
         .filter(|b| b.meta.system_identifier == system)
         .collect();
     let Some(any) = bases.first() else {
-        return Err(Error::Invalid(format!(
-            "no base backup of system {system} in the repository"
-        )));
+        return Err(Error::NoBaseOfSystem(system));
     };
     let seg = any.meta.wal_segment_size;
     let listing = wal_archive::list(&repo, &system, seg)?;
@@ -233,15 +226,17 @@ fn recover(repo: Arc<Repository>, opts: &PitrOptions) -> Result<PitrReport> {
             let b = bases
                 .iter()
                 .find(|b| b.snapshot.id.to_hex().starts_with(id.as_str()))
-                .ok_or_else(|| Error::Invalid(format!("no base backup {id} of system {system}")))?;
+                .ok_or_else(|| Error::NoSuchBase {
+                    id: id.clone(),
+                    system: system.clone(),
+                })?;
             let r = reach(&listing, &b.meta, links_for(b));
             if !r.consistent {
-                return Err(Error::Invalid(format!(
-                    "base backup {} cannot be recovered: the archive lacks WAL it needs ({} to {})",
-                    b.snapshot.short_id(),
-                    b.meta.start_wal,
-                    b.meta.stop_wal
-                )));
+                return Err(Error::BaseIncomplete {
+                    snapshot: b.snapshot.short_id(),
+                    start_wal: b.meta.start_wal.clone(),
+                    stop_wal: b.meta.stop_wal.clone(),
+                });
             }
             (b, r)
         }
@@ -302,14 +297,12 @@ fn choose<'a>(
         return Ok((b, r.clone()));
     }
     match candidates.first() {
-        Some((oldest, r)) => Err(Error::Invalid(format!(
-            "{} is before the earliest recoverable point: the archive covers {} {along}",
-            target.describe(),
-            window_text(oldest, r)
-        ))),
-        None => Err(Error::Invalid(format!(
-            "no base backup can be recovered {along}: none has its WAL complete in the archive"
-        ))),
+        Some((oldest, r)) => Err(Error::BeforeWindow {
+            target: target.describe(),
+            window: window_text(oldest, r),
+            along,
+        }),
+        None => Err(Error::NoRecoverableBase { along }),
     }
 }
 
@@ -330,11 +323,11 @@ fn check_target(base: &BaseBackup, r: &Reach, target: &Target) -> Result<()> {
         ),
         None => "the archive ends there".to_string(),
     };
-    Err(Error::Invalid(format!(
-        "{} is past the recoverable window {}: {why}",
-        target.describe(),
-        window_text(base, r)
-    )))
+    Err(Error::PastWindow {
+        target: target.describe(),
+        window: window_text(base, r),
+        why,
+    })
 }
 
 /// Makes sure `dir` is a new or empty directory; says whether it was created.
@@ -342,10 +335,7 @@ fn prepare_target_dir(dir: &Path) -> Result<bool> {
     let created = match std::fs::read_dir(dir) {
         Ok(mut rd) => {
             if rd.next().is_some() {
-                return Err(Error::Invalid(format!(
-                    "{} is not empty: recover into a new directory",
-                    dir.display()
-                )));
+                return Err(Error::NotEmpty(dir.to_path_buf()));
             }
             false
         }
@@ -401,13 +391,10 @@ fn detach_links(to: &Path) -> Result<()> {
         for e in rd.flatten() {
             if e.file_type().is_ok_and(|t| t.is_symlink()) {
                 let target = std::fs::read_link(e.path()).unwrap_or_default();
-                return Err(Error::Invalid(format!(
-                    "the base backup links tablespace {} to {}, outside the recovered \
-                     directory; bunker does not recover tablespaces from file-level base \
-                     backups (use pg basebackup --stream)",
-                    e.file_name().to_string_lossy(),
-                    target.display()
-                )));
+                return Err(Error::TablespaceLink {
+                    name: e.file_name().to_string_lossy().into_owned(),
+                    target,
+                });
             }
         }
     }
@@ -415,7 +402,10 @@ fn detach_links(to: &Path) -> Result<()> {
 }
 
 fn io(path: &Path, e: std::io::Error) -> Error {
-    Error::Invalid(format!("{}: {e}", path.display()))
+    Error::Io {
+        path: path.to_path_buf(),
+        source: e,
+    }
 }
 
 fn restore_base(
@@ -427,29 +417,37 @@ fn restore_base(
     if base.meta.method == "pg_basebackup" {
         repo.load_index()?;
         let tree = repo.load_tree(&base.snapshot.tree)?;
-        let node = tree.find(BASE_TAR.as_bytes()).ok_or_else(|| {
-            Error::Invalid(format!(
-                "snapshot {} has no {BASE_TAR}",
-                base.snapshot.short_id()
-            ))
-        })?;
+        let node = tree
+            .find(BASE_TAR.as_bytes())
+            .ok_or_else(|| Error::NoBaseTar {
+                snapshot: base.snapshot.short_id(),
+                file: BASE_TAR,
+            })?;
         let mut rd = bunker_repo::FileReader::new(repo.clone(), node.content.clone());
         let mut tar = Command::new("tar")
             .args(["-x", "-f", "-", "-C"])
             .arg(to)
             .stdin(Stdio::piped())
             .spawn()
-            .map_err(|e| Error::Invalid(format!("starting tar: {e}")))?;
+            .map_err(|e| Error::Spawn {
+                program: "tar".into(),
+                source: e,
+            })?;
         let copied = std::io::copy(&mut rd, tar.stdin.as_mut().expect("piped"));
         drop(tar.stdin.take());
-        let status = tar
-            .wait()
-            .map_err(|e| Error::Invalid(format!("waiting for tar: {e}")))?;
-        copied.map_err(|e| Error::Invalid(format!("extracting {BASE_TAR}: {e}")))?;
+        let status = tar.wait().map_err(|e| Error::Wait {
+            program: "tar".into(),
+            source: e,
+        })?;
+        copied.map_err(|e| Error::Extract {
+            file: BASE_TAR,
+            source: e,
+        })?;
         if !status.success() {
-            return Err(Error::Invalid(format!(
-                "tar failed extracting {BASE_TAR} ({status})"
-            )));
+            return Err(Error::TarFailed {
+                file: BASE_TAR,
+                status: status.to_string(),
+            });
         }
         return Ok(());
     }
@@ -465,10 +463,7 @@ fn restore_base(
         &RestoreProgress::default(),
     )?;
     if !r.damaged.is_empty() {
-        return Err(Error::Invalid(format!(
-            "the base backup could not be restored completely: {}",
-            r.damaged.join("; ")
-        )));
+        return Err(Error::BaseDamaged(r.damaged));
     }
     Ok(())
 }
