@@ -67,6 +67,10 @@ pub struct ScheduleExportArgs {
     /// Path of the bunker binary in the units (default: this one)
     #[arg(long)]
     pub program: Option<String>,
+    /// The systemd service's EnvironmentFile= (NAME=value lines for the variables the
+    /// configuration refers to; the service runs without the file)
+    #[arg(long, default_value = "/etc/bunker/bunker.env")]
+    pub environment_file: String,
 }
 
 #[derive(Subcommand, Debug)]

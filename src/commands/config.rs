@@ -7,13 +7,17 @@ use bunker_jobs::status::span;
 use super::Globals;
 use crate::cli::ConfigCommand;
 
-/// What is valid but cannot work as written: objectives the schedule cannot meet.
+/// What is valid but cannot work as written: objectives the schedule cannot meet, and
+/// daemon secrets this environment cannot resolve (the daemon would not start).
 fn warnings(config: &Config) -> Vec<String> {
     let now = chrono::Utc::now();
-    config
-        .jobs
-        .iter()
-        .filter_map(|(name, j)| {
+    let daemon = config
+        .daemon
+        .unresolved_secrets()
+        .into_iter()
+        .map(|s| format!("{s} (only the daemon needs it; it will not start without it)"));
+    daemon
+        .chain(config.jobs.iter().filter_map(|(name, j)| {
             let job = j.get_ref();
             let gap = bunker_jobs::overdue::unmeetable_rpo(config, job, now)?;
             let rpo = job.objectives.rpo?;
@@ -24,7 +28,7 @@ fn warnings(config: &Config) -> Vec<String> {
                 span(gap.num_seconds()),
                 span(gap.num_seconds())
             ))
-        })
+        }))
         .collect()
 }
 

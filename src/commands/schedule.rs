@@ -47,6 +47,7 @@ fn export_job(g: &Globals, a: ScheduleExportArgs) -> Result<()> {
         program: &program,
         args: &args,
         image: &a.image,
+        environment_file: Some(&a.environment_file),
     };
     if a.systemd {
         let (service, timer) = export::systemd(&unit).map_err(anyhow::Error::msg)?;

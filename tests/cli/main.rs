@@ -12,6 +12,7 @@ mod daemon_http;
 mod dashboard;
 mod disk;
 mod errors;
+mod exports;
 mod forget;
 mod fuzz;
 mod interop;

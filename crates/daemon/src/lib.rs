@@ -41,11 +41,24 @@ pub enum Error {
     Listen { listen: String, reason: String },
     #[error("signal handling: {0}")]
     Signals(std::io::Error),
+    #[error("{0}")]
+    Secrets(String),
+}
+
+/// Fails when a secret only the daemon uses could not be resolved.
+fn require_secrets(config: &Config) -> Result<(), Error> {
+    let missing = config.daemon.unresolved_secrets();
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::Secrets(missing.join("; ")))
+    }
 }
 
 /// Runs the daemon until SIGTERM or SIGINT; SIGHUP reloads the configuration.
 pub fn run(config_path: &Path) -> Result<(), Error> {
     let config = Config::load(config_path)?;
+    require_secrets(&config)?;
     let catalog = Arc::new(Catalog::open(&config.state_dir().join("catalog.sqlite"))?);
     let now = Utc::now();
     let interrupted = catalog.mark_interrupted(now)?;
@@ -130,7 +143,10 @@ pub fn run(config_path: &Path) -> Result<(), Error> {
                     break;
                 }
             }
-            Ok(Command::Reload) => match Config::load(config_path) {
+            Ok(Command::Reload) => match Config::load(config_path)
+                .map_err(Error::from)
+                .and_then(|c| require_secrets(&c).map(|()| c))
+            {
                 Ok(c) => {
                     info!(jobs = c.jobs.len(), "configuration reloaded");
                     shared.set_config(c);

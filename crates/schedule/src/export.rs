@@ -24,6 +24,9 @@ pub struct Unit<'a> {
     pub args: &'a [String],
     /// The container image that has bunker, for Kubernetes.
     pub image: &'a str,
+    /// The file of `NAME=value` lines the systemd service reads its environment from
+    /// (the variables the configuration refers to); the unit runs without it.
+    pub environment_file: Option<&'a str>,
 }
 
 impl Unit<'_> {
@@ -56,6 +59,19 @@ pub fn systemd(u: &Unit) -> Result<(String, String), String> {
             u.program
         ));
     }
+    let environment = match u.environment_file {
+        Some(f) if !f.starts_with('/') || f.contains(|c: char| c.is_whitespace() || c == '%') => {
+            return Err(format!(
+                "environment file {f:?}: give an absolute path without spaces or '%'"
+            ))
+        }
+        Some(f) => format!(
+            "# The variables the configuration refers to (${{NAME}}, env:NAME), NAME=value a\n\
+             # line; \"-\": the service also runs without the file.\n\
+             EnvironmentFile=-{f}\n"
+        ),
+        None => String::new(),
+    };
     let command: Vec<String> = u.words().map(systemd_word).collect();
     let service = format!(
         "# bunker job {job:?}, written by `bunker schedule export`\n\
@@ -66,7 +82,15 @@ pub fn systemd(u: &Unit) -> Result<(String, String), String> {
          \n\
          [Service]\n\
          Type=oneshot\n\
-         ExecStart={}\n",
+         {environment}\
+         ExecStart={}\n\
+         # The system's files stay read-only to the job (a repository, state or cache\n\
+         # directory under /usr, /boot or /etc needs ReadWritePaths=), /tmp is its own (a\n\
+         # PostgreSQL socket in /tmp needs PrivateTmp=false), and nothing it runs gains\n\
+         # privileges.\n\
+         ProtectSystem=full\n\
+         PrivateTmp=true\n\
+         NoNewPrivileges=true\n",
         command.join(" ")
     );
     let cron = u.schedule.cron().fields_text();

@@ -211,15 +211,21 @@ fn password_ok(config: &Config, password: &str) -> bool {
     if password.is_empty() {
         return false;
     }
-    if let Some(token) = &config.daemon.api_token {
-        if crate::http::constant_time_eq(password.as_bytes(), token.expose().as_bytes()) {
+    if let Some(Ok(token)) = config.daemon.api_token.as_ref().map(|t| t.resolve()) {
+        if crate::http::constant_time_eq(password.as_bytes(), token.as_bytes()) {
             return true;
         }
     }
-    let Some(hash) = &config.daemon.dashboard.password_hash else {
+    let Some(Ok(hash)) = config
+        .daemon
+        .dashboard
+        .password_hash
+        .as_ref()
+        .map(|h| h.resolve())
+    else {
         return false;
     };
-    PasswordHash::new(hash.expose()).is_ok_and(|h| {
+    PasswordHash::new(hash).is_ok_and(|h| {
         Argon2::default()
             .verify_password(password.as_bytes(), &h)
             .is_ok()

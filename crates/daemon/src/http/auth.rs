@@ -30,14 +30,15 @@ impl IntoResponse for Refused {
 /// Lets the request through when it carries `Authorization: Bearer TOKEN` with the
 /// configured token.
 pub fn bearer(headers: &HeaderMap, config: &Config) -> Result<(), Refused> {
-    let Some(token) = &config.daemon.api_token else {
+    // The daemon does not start with an unresolved token; refuse all the same.
+    let Some(Ok(token)) = config.daemon.api_token.as_ref().map(|t| t.resolve()) else {
         return Err(Refused::NoToken);
     };
     let given = headers
         .get(header::AUTHORIZATION)
         .map(|v| v.as_bytes())
         .unwrap_or_default();
-    let expected = format!("Bearer {}", token.expose());
+    let expected = format!("Bearer {token}");
     if !constant_time_eq(given, expected.as_bytes()) {
         return Err(Refused::WrongToken);
     }

@@ -5,7 +5,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 
 use toml::Spanned;
 
-use super::value::{Secret, Span};
+use super::value::{DaemonSecret, Span};
 use super::when::When;
 
 /// `[daemon.dashboard]`: who may see the pages and act from them.
@@ -14,7 +14,7 @@ use super::when::When;
 pub struct DashboardConfig {
     /// An argon2 hash (PHC string) of the login password, as printed by
     /// `bunker dashboard hash-password`. Without it, only `api_token` logs in.
-    pub password_hash: Option<Secret>,
+    pub password_hash: Option<DaemonSecret>,
     /// Read-only pages are open to clients on the loopback interface without a login.
     /// Actions always need one. Leave it off behind a reverse proxy on the same host
     /// (every client would then come from loopback).

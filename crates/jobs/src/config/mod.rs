@@ -27,7 +27,7 @@ pub use model::{
 pub use notify::NotifyConfig;
 pub use paths::{default_cache_dir, default_config_path, default_state_dir};
 pub(crate) use value::argv;
-pub use value::{expand_env, parse_duration, Secret, Span, Text};
+pub use value::{expand_env, parse_duration, DaemonSecret, Secret, Span, Text};
 pub use when::When;
 
 /// A configuration problem, with the place in the file it was found.

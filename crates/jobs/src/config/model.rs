@@ -10,7 +10,7 @@ use toml::Spanned;
 use super::dashboard::{DashboardConfig, Quota, ReportConfig};
 use super::http::HttpLimits;
 use super::notify::NotifyConfig;
-use super::value::{argv, Secret, Span, Text};
+use super::value::{argv, DaemonSecret, Secret, Span, Text};
 use super::when::When;
 use crate::source::SourceConfig;
 
@@ -42,8 +42,8 @@ pub struct DaemonConfig {
     #[serde(default = "default_listen", deserialize_with = "listen_address")]
     pub listen: Text,
     /// Bearer token that `POST /api/v1/jobs/{name}/run` requires; without one, the
-    /// endpoint is refused.
-    pub api_token: Option<Secret>,
+    /// endpoint is refused. Only the daemon resolves it (see [`DaemonSecret`]).
+    pub api_token: Option<DaemonSecret>,
     /// Where the catalog lives (default: `$XDG_STATE_HOME/bunker`).
     pub state_dir: Option<Text>,
     /// Time zone of job schedules that do not name their own.
@@ -75,6 +75,23 @@ fn listen_address<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Text, D::Err
             "listen = {:?}: write HOST:PORT, e.g. 127.0.0.1:9477 or [::1]:9477",
             listen.0
         ))),
+    }
+}
+
+impl DaemonConfig {
+    /// The daemon's own secrets that could not be resolved (a variable missing from
+    /// this environment), one line each: the daemon does not start with any.
+    pub fn unresolved_secrets(&self) -> Vec<String> {
+        [
+            ("[daemon] api_token", self.api_token.as_ref()),
+            (
+                "[daemon.dashboard] password_hash",
+                self.dashboard.password_hash.as_ref(),
+            ),
+        ]
+        .into_iter()
+        .filter_map(|(what, s)| Some(format!("{what}: {}", s?.resolve().err()?)))
+        .collect()
     }
 }
 
@@ -505,8 +522,14 @@ impl Config {
                 notify_exists(n)?;
             }
         }
-        if let Some(h) = &self.daemon.dashboard.password_hash {
-            if !h.expose().starts_with("$argon2") {
+        if let Some(Ok(h)) = self
+            .daemon
+            .dashboard
+            .password_hash
+            .as_ref()
+            .map(|h| h.resolve())
+        {
+            if !h.starts_with("$argon2") {
                 return Err((
                     0,
                     "[daemon.dashboard] password_hash: not an argon2 hash; make one with \

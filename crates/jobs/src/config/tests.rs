@@ -49,7 +49,7 @@ fn a_complete_file_parses() {
     assert_eq!(db.objectives.rpo.unwrap().0.as_secs(), 3600);
     assert_eq!(db.retention.as_ref().unwrap().policy().keep_daily, 30);
     assert_eq!(db.hooks.on_failure[0].timeout().as_secs(), 10);
-    assert_eq!(c.daemon.api_token.as_ref().unwrap().expose(), "t0ken");
+    assert_eq!(c.daemon.api_token.as_ref().unwrap().resolve(), Ok("t0ken"));
     assert_eq!(c.notifiers_of(db).len(), 1);
 }
 

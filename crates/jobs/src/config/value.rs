@@ -136,19 +136,66 @@ impl fmt::Debug for Secret {
 impl<'de> Deserialize<'de> for Secret {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let raw = String::deserialize(d)?;
-        let value = match raw.strip_prefix("env:") {
-            Some(name) => {
-                std::env::var(name).map_err(|_| format!("environment variable {name} is not set"))
-            }
-            None => expand_env(&raw),
+        resolve_secret(&raw).map_err(serde::de::Error::custom)
+    }
+}
+
+/// `raw` with its references resolved: `env:NAME`, or `${NAME}` inside the string.
+fn resolve_secret(raw: &str) -> Result<Secret, String> {
+    let value = match raw.strip_prefix("env:") {
+        Some(name) => {
+            std::env::var(name).map_err(|_| format!("environment variable {name} is not set"))
         }
-        .map_err(serde::de::Error::custom)?;
-        // An empty token would make `Bearer ` the key to the API; an empty password
-        // or URL is a variable that was set to nothing.
-        if value.is_empty() {
+        None => expand_env(raw),
+    }?;
+    // An empty token would make `Bearer ` the key to the API; an empty password
+    // or URL is a variable that was set to nothing.
+    if value.is_empty() {
+        return Err(empty_value(raw));
+    }
+    Ok(Secret(value))
+}
+
+/// A secret only the daemon uses (`api_token`, `password_hash`): resolved like a
+/// [`Secret`], but a variable missing from the environment fails only the daemon, at
+/// start or reload, not every command that reads the file. A `bunker run` from cron,
+/// whose environment has none of the daemon's variables, then runs as printed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct DaemonSecret(Result<Secret, String>);
+
+impl DaemonSecret {
+    pub fn new(s: impl Into<String>) -> DaemonSecret {
+        DaemonSecret(Ok(Secret::new(s)))
+    }
+
+    /// The secret, or why it could not be resolved.
+    pub fn resolve(&self) -> Result<&str, &str> {
+        match &self.0 {
+            Ok(s) => Ok(s.expose()),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+impl fmt::Debug for DaemonSecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+impl<'de> Deserialize<'de> for DaemonSecret {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let raw = String::deserialize(d)?;
+        if raw.trim().is_empty() {
             return Err(serde::de::Error::custom(empty_value(&raw)));
         }
-        Ok(Secret(value))
+        Ok(DaemonSecret(resolve_secret(&raw)))
+    }
+}
+
+impl Serialize for DaemonSecret {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str("<redacted>")
     }
 }
 

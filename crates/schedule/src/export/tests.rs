@@ -21,6 +21,7 @@ fn unit<'a>(job: &'a str, schedule: &'a Schedule, args: &'a [String]) -> Unit<'a
         program: "/usr/local/bin/bunker",
         args,
         image: "ghcr.io/example/bunker:1.0",
+        environment_file: Some("/etc/bunker/bunker.env"),
     }
 }
 
@@ -43,7 +44,17 @@ After=network-online.target
 
 [Service]
 Type=oneshot
+# The variables the configuration refers to (${NAME}, env:NAME), NAME=value a
+# line; \"-\": the service also runs without the file.
+EnvironmentFile=-/etc/bunker/bunker.env
 ExecStart=/usr/local/bin/bunker --config /etc/bunker/bunker.toml run db
+# The system's files stay read-only to the job (a repository, state or cache
+# directory under /usr, /boot or /etc needs ReadWritePaths=), /tmp is its own (a
+# PostgreSQL socket in /tmp needs PrivateTmp=false), and nothing it runs gains
+# privileges.
+ProtectSystem=full
+PrivateTmp=true
+NoNewPrivileges=true
 "
     );
     assert_eq!(
