@@ -1,11 +1,13 @@
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
-use bunker_repo::{copy, Repository};
+use bunker_repo::{copy, CopyProgress, Repository};
 
 use super::Globals;
 use crate::cli::CopyArgs;
 use crate::configured::Configured;
+use crate::output::{meter, Reading};
 
 pub fn run(g: &Globals, a: CopyArgs) -> Result<()> {
     let src = g.open()?;
@@ -22,7 +24,20 @@ pub fn run(g: &Globals, a: CopyArgs) -> Result<()> {
             .map(|s| src.find_snapshot(s, &filter))
             .collect::<bunker_repo::Result<_>>()?
     };
-    let report = copy(&src, dst, &snaps, g.threads)?;
+    let progress = Arc::new(CopyProgress::default());
+    let p = progress.clone();
+    let ticker = meter(g.quiet, g.json, "snapshots", move || {
+        let total = p.total_snapshots.load(Ordering::Relaxed);
+        Reading {
+            bytes: p.bytes.load(Ordering::Relaxed),
+            total_bytes: None,
+            items: p.snapshots.load(Ordering::Relaxed),
+            total_items: (total > 0).then_some(total),
+        }
+    });
+    let report = copy(&src, dst, &snaps, g.threads, &progress);
+    drop(ticker);
+    let report = report?;
     if g.json {
         let copied: Vec<_> = report
             .copied
@@ -31,7 +46,7 @@ pub fn run(g: &Globals, a: CopyArgs) -> Result<()> {
             .collect();
         println!(
             "{}",
-            serde_json::json!({"copied": copied, "skipped": report.skipped, "rechunked": report.rechunked})
+            serde_json::json!({"message_type": "summary", "copied": copied, "skipped": report.skipped, "rechunked": report.rechunked})
         );
     } else {
         for (s, d) in &report.copied {

@@ -161,7 +161,31 @@ fn recovery_options(
         server_bin: c.pg_server_bin.clone(),
         start_timeout: c.start_timeout,
         threads: g.threads,
+        progress: Default::default(),
     })
+}
+
+/// Recovers with a progress bar for the restore of the base backup (on a terminal; the
+/// `--json` report stays one object).
+fn recover(
+    g: &Globals,
+    repo: std::sync::Arc<bunker_repo::Repository>,
+    opts: &PitrOptions,
+) -> Result<PitrReport> {
+    use std::sync::atomic::Ordering;
+    let p = opts.progress.clone();
+    let ticker = crate::output::meter(g.quiet || g.json, false, "files", move || {
+        let known = |v: u64| (p.total_files.load(Ordering::Relaxed) > 0).then_some(v);
+        crate::output::Reading {
+            bytes: p.bytes.load(Ordering::Relaxed),
+            total_bytes: known(p.total_bytes.load(Ordering::Relaxed)),
+            items: p.files.load(Ordering::Relaxed),
+            total_items: known(p.total_files.load(Ordering::Relaxed)),
+        }
+    });
+    let report = pgjob::pitr(repo, opts);
+    drop(ticker);
+    Ok(report?)
 }
 
 pub fn pitr(g: &Globals, a: PitrArgs) -> Result<()> {
@@ -180,7 +204,7 @@ pub fn pitr(g: &Globals, a: PitrArgs) -> Result<()> {
     };
     let repo = g.open()?;
     let opts = recovery_options(g, a.to.clone(), &a.common, target)?;
-    let report = pgjob::pitr(repo, &opts)?;
+    let report = recover(g, repo, &opts)?;
     print_report(g, &report);
     Ok(())
 }
@@ -190,7 +214,7 @@ pub fn standby(g: &Globals, a: PgStandbyArgs) -> Result<()> {
     let mut opts = recovery_options(g, a.to.clone(), &a.common, Target::Latest)?;
     opts.standby = true;
     opts.primary_conninfo = a.primary_conninfo.clone();
-    let report = pgjob::pitr(repo, &opts)?;
+    let report = recover(g, repo, &opts)?;
     print_report(g, &report);
     Ok(())
 }

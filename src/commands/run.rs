@@ -1,14 +1,42 @@
 //! `run JOB... | --all`: runs jobs now, records them, tells who wants to know.
 
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Instant;
+
 use anyhow::Result;
 use bunker_catalog::Trigger;
 use bunker_jobs::alerts::{Alerter, Delivery};
 use bunker_jobs::exit;
-use bunker_jobs::runner::{run_job, RunOptions, RunReport};
+use bunker_jobs::runner::{run_job, RunOptions, RunProgress, RunReport};
 
 use super::{ExitWith, Globals};
 use crate::cli::RunArgs;
-use crate::output::bytes;
+use crate::output::{bytes, Reading, Ticker};
+
+/// `job db: backup  1.2 GiB, 98 MiB/s, 1234 files` on a terminal while the job runs.
+fn step_line(g: &Globals, job: &str, live: Arc<RunProgress>) -> Ticker {
+    let job = job.to_string();
+    let started = Instant::now();
+    Ticker::start(
+        g.quiet || g.json,
+        None,
+        Box::new(move || {
+            let step = live.step().map_or("starting", |s| s.as_str());
+            let b = &live.backup;
+            let reading = Reading {
+                bytes: b.bytes.load(Ordering::Relaxed),
+                total_bytes: None,
+                items: b.files.load(Ordering::Relaxed),
+                total_items: None,
+            };
+            format!(
+                "job {job}: {step}  {}",
+                reading.line(started.elapsed(), "files")
+            )
+        }),
+    )
+}
 
 pub fn run(g: &Globals, a: RunArgs) -> Result<()> {
     let config = g.load_config()?;
@@ -28,6 +56,7 @@ pub fn run(g: &Globals, a: RunArgs) -> Result<()> {
         // `--label NAME`: NAME and `forever`, as `backup --label` tags.
         extra_tags: super::backup::tags(&[], a.label.as_deref())
             .map_err(|e| ExitWith(exit::USAGE, e.to_string()))?,
+        progress: Default::default(),
     };
     let alerter = Alerter {
         config: &config,
@@ -36,11 +65,17 @@ pub fn run(g: &Globals, a: RunArgs) -> Result<()> {
     let mut first_failure: Option<ExitWith> = None;
     let mut reports = Vec::new();
     for name in &names {
+        let opts = RunOptions {
+            progress: Default::default(),
+            ..opts.clone()
+        };
+        let ticker = step_line(g, name, opts.progress.clone());
         let report = run_job(&config, &catalog, name, &opts, &|j| {
             if !a.no_notify {
                 alerter.started(j);
             }
         });
+        drop(ticker);
         let report = match report {
             Ok(r) => r,
             Err(refused) => {

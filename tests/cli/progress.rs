@@ -179,3 +179,66 @@ fn a_terminal_shows_a_bar_with_eta_and_a_pipe_shows_nothing() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!err.contains('\r') && !err.contains("ETA"), "{err}");
 }
+
+#[test]
+fn run_names_its_step_and_copy_counts_snapshots() {
+    let (s, src) = backed_up();
+    let state = s.path("state");
+    let config = s.path("bunker.toml");
+    write(
+        &config,
+        format!(
+            "[daemon]\nstate_dir = \"{}\"\n[repositories.r]\nurl = \"{}\"\npassword = \"{PASSWORD}\"\n\n[jobs.files]\nrepository = \"r\"\nsource = {{ type = \"files\", paths = [\"{}\"] }}\n",
+            state.display(),
+            s.repo().display(),
+            s.path("fresh").display()
+        )
+        .as_bytes(),
+    );
+    for i in 0..FILES {
+        write(
+            &s.path(&format!("fresh/h{i}")),
+            &noise(FILE_SIZE, 5000 + i as u64),
+        );
+    }
+    let line = format!(
+        "BUNKER_PROGRESS_FPS=100 {} --config {} run files",
+        bunker_bin().display(),
+        config.display()
+    );
+    let out = Command::new("script")
+        .args(["-q", "-e", "-c", &line, "/dev/null"])
+        .output()
+        .expect("script(1) from util-linux");
+    let drawn = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{drawn}");
+    assert!(drawn.contains("job files: backup"), "{drawn}");
+
+    // Both snapshots into a new repository: status lines count them.
+    let other = s.path("other");
+    bunker(&other, &["init"]);
+    let mut cmd = fast(
+        &s.repo(),
+        &["--json", "copy", "--to", other.to_str().unwrap()],
+    );
+    cmd.env("BUNKER_TO_PASSWORD", PASSWORD);
+    let st = statuses(cmd);
+    assert!(
+        st.iter()
+            .all(|v| v["total_snapshots"].is_null() || v["total_snapshots"] == 2),
+        "{st:?}"
+    );
+    let target = s.path("from-copy");
+    bunker(
+        &other,
+        &[
+            "restore",
+            "latest",
+            "--path",
+            src.to_str().unwrap(),
+            "--target",
+            target.to_str().unwrap(),
+        ],
+    );
+    assert_same_tree(&src, &restored(&target, &src));
+}

@@ -272,7 +272,7 @@ fn copy_to_a_repository_with_another_polynomial_rechunks_and_restores() {
         &["copy", "--json", "--to", other.to_str().unwrap()],
         &[("BUNKER_TO_PASSWORD", "second")],
     );
-    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    let v: serde_json::Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
     assert_eq!(v["rechunked"], true);
     assert_eq!(v["copied"].as_array().unwrap().len(), 1);
     let again = run(
@@ -281,7 +281,7 @@ fn copy_to_a_repository_with_another_polynomial_rechunks_and_restores() {
         &["copy", "--json", "--to", other.to_str().unwrap()],
         &[("BUNKER_TO_PASSWORD", "second")],
     );
-    let v: serde_json::Value = serde_json::from_str(again.trim()).unwrap();
+    let v: serde_json::Value = serde_json::from_str(again.lines().last().unwrap()).unwrap();
     assert_eq!(
         v["skipped"].as_array().unwrap().len(),
         1,
@@ -322,7 +322,7 @@ fn copy_to_a_repository_with_another_polynomial_rechunks_and_restores() {
         &["copy", "--json", "--to", same.to_str().unwrap()],
         &[("BUNKER_TO_PASSWORD", "third")],
     );
-    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    let v: serde_json::Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
     assert_eq!(v["rechunked"], false);
     let src_snap: serde_json::Value =
         serde_json::from_str(&bunker(&s.repo(), &["cat", "snapshot", "latest"])).unwrap();

@@ -249,6 +249,7 @@ fn start(shared: &Arc<Shared>, job: &str, trigger: Trigger, verify_now: bool) {
             verify_now,
             prune_now: false,
             extra_tags: Vec::new(),
+            progress: Default::default(),
         };
         match runner::run_job(&config, &shared.catalog, &job, &opts, &|j| {
             alerter.started(j);

@@ -6,6 +6,7 @@
 
 use std::collections::HashMap;
 use std::io::Read;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use crate::blob::BlobType;
@@ -26,6 +27,16 @@ pub struct CopyReport {
     /// Source snapshots the destination already had.
     pub skipped: Vec<Id>,
     pub rechunked: bool,
+}
+
+/// Live counters of a copy, read by progress displays.
+#[derive(Debug, Default)]
+pub struct CopyProgress {
+    /// Snapshots whose data is copied, of those the destination lacks.
+    pub snapshots: AtomicU64,
+    pub total_snapshots: AtomicU64,
+    /// File content read from the source and stored in the destination.
+    pub bytes: AtomicU64,
 }
 
 /// Reads a file's content blob by blob from the source repository.
@@ -62,6 +73,7 @@ struct Copier<'a> {
     rechunk: bool,
     /// Source tree id → destination tree id (identity without re-chunking).
     trees: Mutex<HashMap<Id, Id>>,
+    progress: &'a CopyProgress,
 }
 
 impl Copier<'_> {
@@ -96,6 +108,9 @@ impl Copier<'_> {
                 while chunker.next_chunk(&mut buf).map_err(|e| {
                     Error::Invalid(format!("re-chunking {}: {e}", node.name_lossy()))
                 })? {
+                    self.progress
+                        .bytes
+                        .fetch_add(buf.len() as u64, Ordering::Relaxed);
                     let (cid, _) = self.saver.save(BlobType::Data, std::mem::take(&mut buf))?;
                     content.push(cid);
                 }
@@ -104,6 +119,9 @@ impl Copier<'_> {
                 for blob in &node.content {
                     if !self.dst.index().has(BlobType::Data, blob) {
                         let data = self.src.read_blob(BlobType::Data, blob)?;
+                        self.progress
+                            .bytes
+                            .fetch_add(data.len() as u64, Ordering::Relaxed);
                         self.saver.save_with_id(BlobType::Data, *blob, data)?;
                     }
                 }
@@ -134,6 +152,7 @@ pub fn copy(
     dst: Arc<Repository>,
     snapshots: &[Snapshot],
     threads: usize,
+    progress: &CopyProgress,
 ) -> Result<CopyReport> {
     let _src_lock = src.lock(false)?;
     let _dst_lock = dst.lock(false)?;
@@ -148,18 +167,27 @@ pub fn copy(
         saver: BlobSaver::new(dst.clone(), threads, dst.storage().connections()),
         rechunk,
         trees: Mutex::default(),
+        progress,
     };
     let mut report = CopyReport {
         rechunked: rechunk,
         ..Default::default()
     };
     let mut pending = Vec::new();
+    let todo = snapshots
+        .iter()
+        .filter(|s| !have.contains(&lineage(s)))
+        .count();
+    progress
+        .total_snapshots
+        .store(todo as u64, Ordering::Relaxed);
     for s in snapshots {
         if have.contains(&lineage(s)) {
             report.skipped.push(s.id);
             continue;
         }
         let tree = copier.copy_tree(&s.tree)?;
+        progress.snapshots.fetch_add(1, Ordering::Relaxed);
         pending.push((s, tree));
     }
     // Data and index first; snapshots only once all they refer to is durable.

@@ -44,7 +44,7 @@ pub use blob::BlobType;
 pub use check::{check, CheckProgress, CheckReport, ReadData};
 pub use chunker::{ChunkSizes, Chunker, Polynomial};
 pub use config::Config;
-pub use copy::{copy, CopyReport};
+pub use copy::{copy, CopyProgress, CopyReport};
 pub use crypto::Key;
 pub use diff::{diff, subtree_at, Change, DiffOptions, DiffStat, DiffStats};
 pub use error::{Error, Result};

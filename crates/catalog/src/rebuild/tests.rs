@@ -79,7 +79,14 @@ fn rebuild_restores_runs_drills_and_audit_from_repositories() {
     let second = backup(&main, "job=db", b"CREATE TABLE t (x int);\nINSERT 1;\n");
     let by_hand = backup(&main, "manual", b"something else\n");
     // The offsite copy of the first backup is the same run, not another one.
-    bunker_repo::copy(&main, offsite.clone(), std::slice::from_ref(&first), 1).unwrap();
+    bunker_repo::copy(
+        &main,
+        offsite.clone(),
+        std::slice::from_ref(&first),
+        1,
+        &Default::default(),
+    )
+    .unwrap();
 
     let both = AuditEvent::new(
         "backup",

@@ -71,6 +71,24 @@ impl Step {
     }
 }
 
+/// Where a run stands: the step it is in and the backup's counters, for a progress
+/// display.
+#[derive(Debug, Default)]
+pub struct RunProgress {
+    step: std::sync::Mutex<Option<Step>>,
+    pub backup: BackupProgress,
+}
+
+impl RunProgress {
+    pub fn step(&self) -> Option<Step> {
+        *self.step.lock().expect("step")
+    }
+
+    fn enter(&self, step: Step) {
+        *self.step.lock().expect("step") = Some(step);
+    }
+}
+
 /// How a run was asked for.
 #[derive(Clone, Debug)]
 pub struct RunOptions {
@@ -82,6 +100,8 @@ pub struct RunOptions {
     /// Tags for this run's snapshot besides the job's (`run --label NAME` gives
     /// `NAME` and `forever`).
     pub extra_tags: Vec<String>,
+    /// Filled in as the run goes (one run at a time shares it).
+    pub progress: Arc<RunProgress>,
 }
 
 /// A repository the run tried to reach, and whether it could.
@@ -382,22 +402,26 @@ impl Run<'_> {
     }
 
     fn steps(&mut self, opts: &RunOptions) -> StepResult<()> {
+        let live = &opts.progress;
         let env = self.hook_env();
+        live.enter(Step::BeforeHook);
         hooks::run_hooks(&self.job.hooks.before, "before hook", &env)
             .map_err(|e| (Step::BeforeHook, e))?;
         let primary_name = self.job.repository.get_ref().clone();
+        live.enter(Step::Repository);
         let primary = self
             .open(&primary_name)
             .map_err(|e| (Step::Repository, e))?;
 
-        let progress = BackupProgress::default();
+        let progress = &live.backup;
         let turn = gate::shared(&[location(&primary)]);
+        live.enter(Step::Backup);
         let made = backup::run(
             self.name,
             self.job,
             &opts.extra_tags,
             primary.clone(),
-            &progress,
+            progress,
         )
         .map_err(|e| (Step::Backup, e))?;
         drop(turn);
@@ -425,6 +449,7 @@ impl Run<'_> {
         let mut opened = vec![(primary_name.clone(), primary.clone())];
         let mut copy_error = None;
         for c in &self.job.copies {
+            live.enter(Step::Copy);
             let c = c.get_ref().clone();
             let dst = match self.open(&c) {
                 Ok(d) => d,
@@ -455,6 +480,7 @@ impl Run<'_> {
         }
 
         if self.job.retention.is_some() {
+            live.enter(Step::Retention);
             for (repo_name, repo) in &opened {
                 let turn = gate::exclusive(location(repo));
                 let removed = upkeep::apply_retention(self.name, self.job, repo)
@@ -474,6 +500,7 @@ impl Run<'_> {
         self.report.snapshot_count = upkeep::count_snapshots(self.name, &primary).ok();
 
         if self.mark_due("prune", self.job.prune.as_ref(), opts.prune_now) {
+            live.enter(Step::Prune);
             let mut packs = 0;
             for (repo_name, repo) in &opened {
                 let turn = gate::exclusive(location(repo));
@@ -497,6 +524,7 @@ impl Run<'_> {
         self.verify(opts, &primary_name, &primary)?;
 
         let env = self.hook_env();
+        live.enter(Step::AfterHook);
         hooks::run_hooks(&self.job.hooks.after, "after hook", &env)
             .map_err(|e| (Step::AfterHook, e))?;
         Ok(())
@@ -512,6 +540,7 @@ impl Run<'_> {
             return Ok(());
         };
         if self.mark_due("check", verify.check.as_ref(), opts.verify_now) {
+            opts.progress.enter(Step::Check);
             let turn = gate::shared(&[location(repo)]);
             let result = upkeep::run_check(repo, verify);
             drop(turn);
@@ -529,6 +558,7 @@ impl Run<'_> {
             result.map_err(|e| (Step::Check, e))?;
         }
         if self.mark_due("drill", verify.drill.as_ref(), opts.verify_now) {
+            opts.progress.enter(Step::Drill);
             let scratch = self.config.state_dir().join("drills");
             let turn = gate::shared(&[location(repo)]);
             let report = upkeep::run_drill(self.name, self.job, repo, &scratch, &Choice::Latest);

@@ -21,7 +21,14 @@ pub fn copy_snapshot(
     dst: Arc<Repository>,
     snapshot: &Snapshot,
 ) -> Result<Option<String>, String> {
-    let report = copy(src, dst, std::slice::from_ref(snapshot), 0).map_err(|e| e.to_string())?;
+    let report = copy(
+        src,
+        dst,
+        std::slice::from_ref(snapshot),
+        0,
+        &Default::default(),
+    )
+    .map_err(|e| e.to_string())?;
     Ok(report.copied.first().map(|(_, id)| id.to_hex()))
 }
 

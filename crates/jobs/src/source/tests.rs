@@ -39,6 +39,7 @@ fn run(config: &Config) -> (Arc<Repository>, bunker_repo::Snapshot) {
         verify_now: true,
         prune_now: false,
         extra_tags: Vec::new(),
+        progress: Default::default(),
     };
     let report = run_job(config, &catalog, "job", &opts, &|_| {}).unwrap();
     assert_eq!(report.outcome, Outcome::Success, "{:?}", report.error);

@@ -6,6 +6,7 @@ use std::io::Write;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 use std::process::{Command, Stdio};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use bunker_repo::{Repository, RestoreOptions, RestoreProgress};
@@ -61,6 +62,7 @@ pub(super) fn restore_base(
     base: &BaseBackup,
     to: &Path,
     threads: usize,
+    progress: &RestoreProgress,
 ) -> Result<()> {
     if base.meta.method == "pg_basebackup" {
         repo.load_index()?;
@@ -81,7 +83,10 @@ pub(super) fn restore_base(
                 program: "tar".into(),
                 source: e,
             })?;
-        let copied = std::io::copy(&mut rd, tar.stdin.as_mut().expect("piped"));
+        progress.total_bytes.store(node.size, Ordering::Relaxed);
+        progress.total_files.store(1, Ordering::Relaxed);
+        let copied = copy_counting(&mut rd, tar.stdin.as_mut().expect("piped"), progress);
+        progress.files.store(1, Ordering::Relaxed);
         drop(tar.stdin.take());
         let status = tar.wait().map_err(|e| Error::Wait {
             program: "tar".into(),
@@ -103,17 +108,32 @@ pub(super) fn restore_base(
         threads,
         ..Default::default()
     };
-    let r = bunker_repo::restore(
-        repo,
-        &base.snapshot,
-        to,
-        &ropts,
-        &RestoreProgress::default(),
-    )?;
+    let r = bunker_repo::restore(repo, &base.snapshot, to, &ropts, progress)?;
     if !r.damaged.is_empty() {
         return Err(Error::BaseDamaged(r.damaged));
     }
     Ok(())
+}
+
+/// `std::io::copy` that counts what it copied into `progress.bytes`.
+fn copy_counting(
+    from: &mut impl std::io::Read,
+    to: &mut impl std::io::Write,
+    progress: &RestoreProgress,
+) -> std::io::Result<u64> {
+    let mut buf = vec![0u8; 1 << 20];
+    let mut total = 0;
+    loop {
+        let n = match from.read(&mut buf) {
+            Ok(0) => return Ok(total),
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        to.write_all(&buf[..n])?;
+        total += n as u64;
+        progress.bytes.fetch_add(n as u64, Ordering::Relaxed);
+    }
 }
 
 /// Puts the segment `wal-receive` keeps in progress into `pg_wal`, where recovery reads

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bunker_repo::Repository;
+use bunker_repo::{Repository, RestoreProgress};
 use bunker_sources::postgres::wal::Lsn;
 use bunker_sources::postgres::DataDirectory;
 use chrono::{DateTime, FixedOffset};
@@ -64,6 +64,8 @@ pub struct PitrOptions {
     pub server_bin: Option<PathBuf>,
     pub start_timeout: Duration,
     pub threads: usize,
+    /// The restore of the base backup, for a progress display.
+    pub progress: Arc<RestoreProgress>,
 }
 
 /// What a recovery did.
@@ -183,7 +185,7 @@ fn recover(repo: Arc<Repository>, opts: &PitrOptions) -> Result<PitrReport> {
     };
     check_target(base, &r, &opts.target)?;
     let started = Instant::now();
-    restore_base(&repo, base, &opts.to, opts.threads)?;
+    restore_base(&repo, base, &opts.to, opts.threads, &opts.progress)?;
     detach_links(&opts.to)?;
     let streamed = if matches!(opts.target, Target::Latest) || opts.standby {
         place_streaming(&repo, &system, &r, &opts.to, seg)?
