@@ -16,5 +16,6 @@ pub mod quota;
 pub mod runner;
 pub mod source;
 pub mod status;
+mod value;
 
 pub use error::{Error, Result};

@@ -5,8 +5,8 @@ use serde::{Deserialize, Deserializer, Serialize};
 
 use toml::Spanned;
 
-use super::value::{DaemonSecret, Span};
 use super::when::When;
+use crate::value::{DaemonSecret, Span};
 
 /// `[daemon.dashboard]`: who may see the pages and act from them.
 #[derive(Debug, Default, Deserialize, Serialize)]

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Deserializer, Serialize};
 
-use super::value::Span;
+use crate::value::Span;
 
 /// Bounds on the HTTP server's connections; the defaults suit a dashboard and a
 /// Prometheus scraper on a small host. Read when the daemon starts.

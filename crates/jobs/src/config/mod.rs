@@ -1,6 +1,6 @@
 //! `bunker.toml`: repositories, jobs and notification targets in one file.
 //!
-//! The file is read with serde; each value type checks itself ([`value`], cron
+//! The file is read with serde; each value type checks itself (the `value` module, cron
 //! expressions, time zones), so a bad value is reported at its line and column. What
 //! one part says about another (a job naming a repository that is not declared) is
 //! checked afterwards, still with the position of the offending value.
@@ -11,12 +11,12 @@ mod lookup;
 mod model;
 mod notify;
 mod paths;
-mod value;
 mod when;
 
 use std::path::{Path, PathBuf};
 
 pub use crate::source::SourceConfig;
+pub use crate::value::{expand_env, parse_duration, DaemonSecret, Secret, Span, Text};
 pub use dashboard::{DashboardConfig, Quota, ReportConfig, QUOTA_CRITICAL, QUOTA_WARNING};
 pub use http::HttpLimits;
 pub use lookup::{may_be_repository_name, PgConnection};
@@ -26,8 +26,6 @@ pub use model::{
 };
 pub use notify::NotifyConfig;
 pub use paths::{default_cache_dir, default_config_path, default_state_dir};
-pub(crate) use value::argv;
-pub use value::{expand_env, parse_duration, DaemonSecret, Secret, Span, Text};
 pub use when::When;
 
 /// A configuration problem, with the place in the file it was found.

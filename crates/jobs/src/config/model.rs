@@ -10,9 +10,9 @@ use toml::Spanned;
 use super::dashboard::{DashboardConfig, Quota, ReportConfig};
 use super::http::HttpLimits;
 use super::notify::NotifyConfig;
-use super::value::{argv, DaemonSecret, Secret, Span, Text};
 use super::when::When;
 use crate::source::SourceConfig;
+use crate::value::{argv, DaemonSecret, Secret, Span, Text};
 
 /// A whole configuration file.
 #[derive(Debug, Deserialize, Serialize)]

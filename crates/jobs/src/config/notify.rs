@@ -7,7 +7,7 @@ use std::time::Duration;
 use bunker_notify::{Channel, Email, EventKind, Healthchecks, Notifier, Slack, Tls, Webhook};
 use serde::{Deserialize, Serialize};
 
-use super::value::{Secret, Span, Text};
+use crate::value::{Secret, Span, Text};
 
 /// A notification target as written in the file.
 #[derive(Debug, Deserialize, Serialize)]

@@ -7,7 +7,7 @@ use bunker_schedule::{Cron, Schedule, Tz};
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use super::value::{parse_duration, Span};
+use crate::value::{parse_duration, Span};
 
 /// A schedule as written in the configuration: a cron expression (`0 2 * * *`,
 /// `@daily`) or `@every DURATION` for intervals below a minute or not aligned to the

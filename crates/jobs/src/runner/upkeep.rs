@@ -12,7 +12,7 @@ use chrono::Local;
 use super::backup::job_tag;
 use crate::choice::{choose, Choice};
 use crate::config::{JobConfig, Verify};
-use crate::drill::{self, DrillReport};
+use crate::drill::{self, Assertions, DrillReport};
 
 /// Copies one snapshot to a secondary repository; returns the copy's id (None when
 /// the destination had it already).
@@ -102,10 +102,12 @@ pub fn run_drill(
 ) -> Result<(String, DrillReport), String> {
     let what = format!("snapshot of job {name}");
     let snapshot = choose(repo, choice, &job_filter(name), &what).map_err(|e| e.to_string())?;
+    let (expect, min_rows, sql) = job.drill_assertions();
+    let assertions = Assertions::parse(&expect, &min_rows, &sql).map_err(|e| e.to_string())?;
     let mut report = job
         .source
         .source()
-        .drill(repo, &snapshot, scratch_root, job.verify.as_ref())
+        .drill(repo, &snapshot, scratch_root, &assertions)
         .map_err(|e| e.to_string())?;
     report.job = Some(name.to_string());
     let id = drill::save_report(repo, &report).map_err(|e| e.to_string())?;

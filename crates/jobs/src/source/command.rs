@@ -9,9 +9,10 @@ use bunker_repo::{backup_stream, BackupOptions, BackupProgress, Repository, Snap
 use serde::{Deserialize, Serialize};
 
 use super::{tree, Backup, Item, Restored, Source, Target};
-use crate::config::{argv, Text, Verify};
+use crate::drill::Assertions;
 use crate::drill::DrillReport;
 use crate::error::{Error, Result};
+use crate::value::{argv, Text};
 
 /// The program with its arguments, and the name its output is stored under.
 #[derive(Debug, Deserialize, Serialize)]
@@ -112,7 +113,7 @@ impl Source for Command {
         repo: &Arc<Repository>,
         snapshot: &Snapshot,
         scratch: &Path,
-        _verify: Option<&Verify>,
+        _assertions: &Assertions,
     ) -> Result<DrillReport> {
         tree::drill(repo, snapshot, scratch)
     }

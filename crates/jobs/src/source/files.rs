@@ -7,9 +7,10 @@ use bunker_repo::{backup_paths, BackupOptions, BackupProgress, Repository, Snaps
 use serde::{Deserialize, Serialize};
 
 use super::{tree, Backup, Item, Restored, Source, Target};
-use crate::config::{Text, Verify};
+use crate::drill::Assertions;
 use crate::drill::DrillReport;
 use crate::error::Result;
+use crate::value::Text;
 
 /// The paths to back up and what to leave out.
 #[derive(Debug, Deserialize, Serialize)]
@@ -73,7 +74,7 @@ impl Source for Files {
         repo: &Arc<Repository>,
         snapshot: &Snapshot,
         scratch: &Path,
-        _verify: Option<&Verify>,
+        _assertions: &Assertions,
     ) -> Result<DrillReport> {
         tree::drill(repo, snapshot, scratch)
     }

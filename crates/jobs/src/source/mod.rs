@@ -22,8 +22,7 @@ pub use command::Command;
 pub use files::Files;
 pub use postgres::Postgres;
 
-use crate::config::Verify;
-use crate::drill::DrillReport;
+use crate::drill::{Assertions, DrillReport};
 use crate::error::Result;
 
 /// What every source does: back its data up into one snapshot, put it back, prove a
@@ -55,14 +54,14 @@ pub trait Source {
     ) -> Result<Restored>;
 
     /// Restores a snapshot into scratch space (a directory under `scratch`, or a
-    /// throwaway database), runs the source's checks and `verify`'s assertions, measures
-    /// the restore, and cleans up.
+    /// throwaway database), runs the source's checks and the job's `assertions` (those
+    /// the source understands), measures the restore, and cleans up.
     fn drill(
         &self,
         repo: &Arc<Repository>,
         snapshot: &Snapshot,
         scratch: &Path,
-        verify: Option<&Verify>,
+        assertions: &Assertions,
     ) -> Result<DrillReport>;
 
     /// What a snapshot of this source holds, in the source's own terms.

@@ -9,10 +9,10 @@ use bunker_sources::postgres::Server;
 use serde::{Deserialize, Serialize};
 
 use super::{Backup, Item, Restored, Source, Target};
-use crate::config::{Secret, Text, Verify};
 use crate::drill::{self, Assertions, DrillReport};
 use crate::error::{Error, Result};
 use crate::postgres::{self as pg, PgBackupOptions, PgSnapshot};
+use crate::value::{Secret, Text};
 
 /// The server and what of it to dump.
 #[derive(Debug, Deserialize, Serialize)]
@@ -134,28 +134,20 @@ impl Source for Postgres {
     }
 
     /// Each database into a throwaway database on the source's server, checked with
-    /// `verify`'s tables, row counts and queries.
+    /// the job's tables, row counts and queries.
     fn drill(
         &self,
         repo: &Arc<Repository>,
         snapshot: &Snapshot,
         _scratch: &Path,
-        verify: Option<&Verify>,
+        assertions: &Assertions,
     ) -> Result<DrillReport> {
-        let assertions = match verify {
-            None => Assertions::default(),
-            Some(v) => {
-                let min_rows: Vec<String> =
-                    v.min_rows.iter().map(|(t, n)| format!("{t}={n}")).collect();
-                Assertions::parse(&v.expect_tables, &min_rows, &v.sql)?
-            }
-        };
         let snap = PgSnapshot::load(repo.clone(), snapshot.clone())?;
         drill::drill_pg(
             &snap,
             &self.server(),
             &[],
-            &assertions,
+            assertions,
             bunker_repo::hostname(),
         )
     }

@@ -15,9 +15,10 @@ use bunker_repo::{
 use serde::{Deserialize, Serialize};
 
 use super::{Backup, Item, Restored, Source, Target};
-use crate::config::{Text, Verify};
+use crate::drill::Assertions;
 use crate::drill::{Check, DatabaseDrill, DrillReport};
 use crate::error::{Error, Result};
+use crate::value::Text;
 
 /// The snapshot field holding the number of lines.
 const META_KEY: &str = "toy";
@@ -140,7 +141,7 @@ impl Source for Toy {
         repo: &Arc<Repository>,
         snapshot: &Snapshot,
         scratch: &Path,
-        _verify: Option<&Verify>,
+        _assertions: &Assertions,
     ) -> Result<DrillReport> {
         let started = chrono::Local::now().fixed_offset();
         let t0 = std::time::Instant::now();
