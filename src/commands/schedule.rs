@@ -1,13 +1,17 @@
 //! `schedule export JOB --systemd | --cron | --kubernetes`.
 
 use anyhow::{bail, Context, Result};
-use bunker_jobs::config::When;
+use bunker_jobs::config::{referenced_variables, When};
 use bunker_jobs::exit;
 use bunker_schedule::export::{self, Unit};
 use bunker_schedule::Schedule;
 
 use super::{ExitWith, Globals};
 use crate::cli::{ScheduleCommand, ScheduleExportArgs};
+
+/// Where the CronJob's container sees the configuration (its ConfigMap).
+const K8S_CONFIG_DIR: &str = "/etc/bunker";
+const K8S_CONFIG_FILE: &str = "bunker.toml";
 
 pub fn run(g: &Globals, c: ScheduleCommand) -> Result<()> {
     match c {
@@ -29,15 +33,24 @@ fn export_job(g: &Globals, a: ScheduleExportArgs) -> Result<()> {
     let schedule = Schedule::new(cron, job.zone(&config.daemon));
     let program = match a.program {
         Some(p) => p,
+        // In the image, bunker is on the PATH; elsewhere, this very binary.
+        None if a.kubernetes => "bunker".to_string(),
         None => std::env::current_exe()
             .context("finding this program's path")?
             .display()
             .to_string(),
     };
-    let config_path = std::fs::canonicalize(&config.path).unwrap_or(config.path.clone());
+    let config_path = if a.kubernetes {
+        format!("{K8S_CONFIG_DIR}/{K8S_CONFIG_FILE}")
+    } else {
+        std::fs::canonicalize(&config.path)
+            .unwrap_or(config.path.clone())
+            .display()
+            .to_string()
+    };
     let args = vec![
         "--config".to_string(),
-        config_path.display().to_string(),
+        config_path,
         "run".to_string(),
         a.job.clone(),
     ];
@@ -58,7 +71,16 @@ fn export_job(g: &Globals, a: ScheduleExportArgs) -> Result<()> {
     } else if a.cron {
         print!("{}", export::crontab(&unit));
     } else {
-        print!("{}", export::kubernetes(&unit));
+        let text = std::fs::read_to_string(&config.path)
+            .with_context(|| format!("reading {}", config.path.display()))?;
+        let variables = referenced_variables(&text);
+        let mounts = export::Mounts {
+            file: K8S_CONFIG_FILE,
+            text: &text,
+            dir: K8S_CONFIG_DIR,
+            variables: &variables,
+        };
+        print!("{}", export::kubernetes_bundle(&unit, &mounts));
     }
     Ok(())
 }

@@ -148,3 +148,90 @@ fn systemd_units_pass_systemd_analyze_verify_with_environment_file_and_hardening
         "{said}"
     );
 }
+
+#[test]
+fn the_kubernetes_cronjob_mounts_its_configuration_and_passes_schema_validation() {
+    let s = Scratch::new();
+    let cfg = config(&s);
+    // One more variable, in a repository password: a key of the Secret.
+    let text = std::fs::read_to_string(&cfg).unwrap().replace(
+        &format!("password = \"{PASSWORD}\""),
+        "password = \"env:BUNKER_TEST_REPO_PASSWORD\"",
+    );
+    std::fs::write(&cfg, &text).unwrap();
+    let o = Command::new(bunker_bin())
+        .arg("--config")
+        .arg(&cfg)
+        .args(["schedule", "export", "site", "--kubernetes"])
+        .args(["--image", "registry.example/ops/bunker:1.4"])
+        .env("BUNKER_TEST_REPO_PASSWORD", PASSWORD)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let yaml = String::from_utf8_lossy(&o.stdout).into_owned();
+    let file = s.path("site.yaml");
+    std::fs::write(&file, &yaml).unwrap();
+
+    let validate = |file: &Path| {
+        let o = Command::new(tool("kubernetes-validate"))
+            .args(["--strict", "--no-warn"])
+            .arg(file)
+            .output()
+            .expect("run kubernetes-validate");
+        (
+            o.status.success(),
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&o.stdout),
+                String::from_utf8_lossy(&o.stderr)
+            ),
+        )
+    };
+    let (passed, said) = validate(&file);
+    assert!(passed, "{said}\n{yaml}");
+    for kind in [
+        "configmap/bunker-site",
+        "secret/bunker-site",
+        "cronjob/bunker-site",
+    ] {
+        assert!(
+            said.contains(&format!("passed for resource {kind}")),
+            "{said}"
+        );
+    }
+    // A misspelt field is caught: the validator is not a rubber stamp.
+    let broken = s.path("broken.yaml");
+    std::fs::write(&broken, yaml.replace("mountPath:", "mountpath:")).unwrap();
+    assert!(!validate(&broken).0, "a misspelt field passed");
+
+    // The ConfigMap holds the file byte for byte, the Secret a key per variable, and the
+    // container reads both, with the image given.
+    let script = "import json, sys, yaml\n\
+                  docs = list(yaml.safe_load_all(open(sys.argv[1])))\n\
+                  print(json.dumps(docs))";
+    let o = Command::new("python3")
+        .args(["-c", script])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let docs: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(docs[0]["kind"], "ConfigMap");
+    assert_eq!(docs[0]["data"]["bunker.toml"], text.as_str());
+    assert_eq!(docs[1]["kind"], "Secret");
+    let keys: Vec<&String> = docs[1]["stringData"].as_object().unwrap().keys().collect();
+    assert_eq!(
+        keys,
+        ["BUNKER_TEST_DAEMON_ONLY_TOKEN", "BUNKER_TEST_REPO_PASSWORD"]
+    );
+    let pod = &docs[2]["spec"]["jobTemplate"]["spec"]["template"]["spec"];
+    let container = &pod["containers"][0];
+    assert_eq!(container["image"], "registry.example/ops/bunker:1.4");
+    assert_eq!(
+        container["args"],
+        serde_json::json!(["--config", "/etc/bunker/bunker.toml", "run", "site"])
+    );
+    assert_eq!(container["envFrom"][0]["secretRef"]["name"], "bunker-site");
+    assert_eq!(container["volumeMounts"][0]["mountPath"], "/etc/bunker");
+    assert_eq!(pod["volumes"][0]["configMap"]["name"], "bunker-site");
+}

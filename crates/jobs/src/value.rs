@@ -40,6 +40,46 @@ pub fn expand_env(s: &str) -> Result<String, String> {
     Ok(out)
 }
 
+/// The environment variables a configuration text refers to, `${NAME}` and `env:NAME`,
+/// sorted: what a Kubernetes Secret or a systemd environment file must give it.
+pub fn referenced_variables(text: &str) -> Vec<String> {
+    let name_len = |s: &str| {
+        s.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .unwrap_or(s.len())
+    };
+    let mut names = std::collections::BTreeSet::new();
+    // Comment lines do not count.
+    let text: String = text
+        .lines()
+        .filter(|l| !l.trim_start().starts_with('#'))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let text = text.as_str();
+    let mut rest = text;
+    while let Some(i) = rest.find('$') {
+        let after = &rest[i + 1..];
+        if let Some(tail) = after.strip_prefix('$') {
+            rest = tail;
+            continue;
+        }
+        if let Some(body) = after.strip_prefix('{') {
+            let n = name_len(body);
+            if n > 0 && body[n..].starts_with('}') {
+                names.insert(body[..n].to_string());
+            }
+        }
+        rest = after;
+    }
+    for (i, _) in text.match_indices("\"env:") {
+        let body = &text[i + 5..];
+        let n = name_len(body);
+        if n > 0 && body[n..].starts_with('"') {
+            names.insert(body[..n].to_string());
+        }
+    }
+    names.into_iter().collect()
+}
+
 /// A string value with `${VAR}` references expanded when the file is read. It is
 /// shown (serialized) as written, so that `config show` prints `${VAR}`, never what
 /// the environment put there (a token in a command line, say).
@@ -315,6 +355,14 @@ mod tests {
             .unwrap_err()
             .contains("BUNKER_TEST_UNSET_VAR is not set"));
         assert!(expand_env("${oops").is_err());
+    }
+
+    #[test]
+    fn referenced_variables_are_found_once_each() {
+        let text =
+            "# ${IN_A_COMMENT}\nurl = \"s3:https://${HOST}/b\"\npassword = \"env:REPO_PW\"\n\
+                    dsn = \"${HOST}:$${NOT_ONE}\"\ntoken = \"${BAD NAME}\"\n";
+        assert_eq!(referenced_variables(text), ["HOST", "REPO_PW"]);
     }
 
     #[test]

@@ -193,9 +193,67 @@ fn shell_word(word: &str, first: bool) -> String {
 /// How many seconds after its time Kubernetes may still start a missed run.
 const STARTING_DEADLINE_SECONDS: u32 = 3600;
 
+/// What a CronJob mounts: the configuration file as a ConfigMap, and the environment
+/// variables it refers to (its secrets) from a Secret.
+#[derive(Clone, Copy, Debug)]
+pub struct Mounts<'a> {
+    /// The file's name in the ConfigMap and in `dir`: `bunker.toml`.
+    pub file: &'a str,
+    /// The configuration as written.
+    pub text: &'a str,
+    /// Where the container sees it: `/etc/bunker`.
+    pub dir: &'a str,
+    /// The variables the configuration refers to, the Secret's keys.
+    pub variables: &'a [String],
+}
+
 /// A `batch/v1` CronJob that runs the command in `u.image`, never two runs at once, and
 /// starts a run missed by up to an hour.
 pub fn kubernetes(u: &Unit) -> String {
+    kubernetes_with(u, None)
+}
+
+/// [`kubernetes`] with its configuration: a ConfigMap holding the file, a Secret with
+/// one key per variable the file refers to (empty, to be filled in), and the CronJob
+/// mounting the one and taking its environment from the other, as one YAML stream.
+pub fn kubernetes_bundle(u: &Unit, m: &Mounts) -> String {
+    let name = kubernetes_name(u.job);
+    let data = yaml_block(m.text, "    ");
+    let variables = if m.variables.is_empty() {
+        " {}\n".to_string()
+    } else {
+        m.variables
+            .iter()
+            .map(|v| format!("\n  {v}: \"\""))
+            .collect::<String>()
+            + "\n"
+    };
+    format!(
+        "# bunker job {job:?}, written by `bunker schedule export`: the configuration, the\n\
+         # variables it refers to (fill in the Secret; keep every secret of bunker.toml in\n\
+         # one: env:NAME or ${{NAME}}, never written into the file), and the CronJob.\n\
+         apiVersion: v1\n\
+         kind: ConfigMap\n\
+         metadata:\n\
+         \x20 name: {name}\n\
+         data:\n\
+         \x20 {file}: {data}\
+         ---\n\
+         apiVersion: v1\n\
+         kind: Secret\n\
+         metadata:\n\
+         \x20 name: {name}\n\
+         type: Opaque\n\
+         stringData:{variables}\
+         ---\n\
+         {cronjob}",
+        job = u.job,
+        file = yaml_string(m.file),
+        cronjob = kubernetes_with(u, Some(m)),
+    )
+}
+
+fn kubernetes_with(u: &Unit, mounts: Option<&Mounts>) -> String {
     let (schedule, note) = kubernetes_schedule(u.schedule.cron());
     let command = yaml_list(std::iter::once(u.program), "              ");
     let args = if u.args.is_empty() {
@@ -228,7 +286,8 @@ pub fn kubernetes(u: &Unit) -> String {
          \x20           - name: bunker\n\
          \x20             image: {image}\n\
          \x20             command:{command}\n\
-         \x20             args:{args}\n",
+         \x20             args:{args}\n\
+         {mounted}",
         job = u.job,
         note = note.unwrap_or(""),
         name = kubernetes_name(u.job),
@@ -236,6 +295,23 @@ pub fn kubernetes(u: &Unit) -> String {
         schedule = yaml_string(&schedule),
         zone = yaml_string(u.schedule.zone().name()),
         image = yaml_string(u.image),
+        mounted = mounts.map_or(String::new(), |m| {
+            let name = kubernetes_name(u.job);
+            format!(
+                "\x20             envFrom:\n\
+                 \x20               - secretRef:\n\
+                 \x20                   name: {name}\n\
+                 \x20             volumeMounts:\n\
+                 \x20               - name: config\n\
+                 \x20                 mountPath: {dir}\n\
+                 \x20                 readOnly: true\n\
+                 \x20         volumes:\n\
+                 \x20           - name: config\n\
+                 \x20             configMap:\n\
+                 \x20               name: {name}\n",
+                dir = yaml_string(m.dir),
+            )
+        }),
     )
 }
 
@@ -302,6 +378,33 @@ fn yaml_list<'a>(items: impl Iterator<Item = &'a str>, indent: &str) -> String {
     items
         .map(|item| format!("\n{indent}- {}", yaml_string(item)))
         .collect()
+}
+
+/// A multi-line text as a YAML literal block (`|`, lines at `indent`) when it reads back
+/// the same that way, else as a double-quoted string.
+fn yaml_block(text: &str, indent: &str) -> String {
+    let literal = !text.is_empty()
+        && text.ends_with('\n')
+        && !text.ends_with("\n\n")
+        && !text.starts_with([' ', '\t', '\n'])
+        && text.chars().all(|c| {
+            c == '\n' || !(c.is_control() || matches!(c, '\u{2028}' | '\u{2029}' | '\u{feff}'))
+        })
+        && text
+            .lines()
+            .all(|l| l.is_empty() || !l.ends_with([' ', '\t']));
+    if !literal {
+        return format!("{}\n", yaml_string(text));
+    }
+    let mut out = String::from("|\n");
+    for line in text.lines() {
+        if !line.is_empty() {
+            out.push_str(indent);
+            out.push_str(line);
+        }
+        out.push('\n');
+    }
+    out
 }
 
 /// `s` as a YAML double-quoted string (which never reads as a number, boolean or null).

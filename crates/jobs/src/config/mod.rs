@@ -16,7 +16,9 @@ mod when;
 use std::path::{Path, PathBuf};
 
 pub use crate::source::SourceConfig;
-pub use crate::value::{expand_env, parse_duration, DaemonSecret, Secret, Span, Text};
+pub use crate::value::{
+    expand_env, parse_duration, referenced_variables, DaemonSecret, Secret, Span, Text,
+};
 pub use dashboard::{DashboardConfig, Quota, ReportConfig, QUOTA_CRITICAL, QUOTA_WARNING};
 pub use http::HttpLimits;
 pub use lookup::{may_be_repository_name, PgConnection};

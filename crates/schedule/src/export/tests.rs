@@ -328,3 +328,15 @@ fn systemd_analyze_agrees_with_next_after() {
         }
     }
 }
+
+#[test]
+fn configuration_text_is_a_literal_block_only_when_it_reads_back_the_same() {
+    assert_eq!(
+        yaml_block("a = 1\n\nb = \"x\"\n", "  "),
+        "|\n  a = 1\n\n  b = \"x\"\n"
+    );
+    // Leading blanks, trailing spaces, a missing or doubled final newline: quoted.
+    for text in [" a = 1\n", "a = 1 \n", "a = 1", "a = 1\n\n", "\na = 1\n"] {
+        assert!(yaml_block(text, "  ").starts_with('"'), "{text:?}");
+    }
+}
