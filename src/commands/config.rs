@@ -37,7 +37,25 @@ fn plural(n: usize, one: &str, many: &str) -> String {
 }
 
 pub fn run(g: &Globals, c: ConfigCommand) -> Result<()> {
-    let config = g.load_config()?;
+    let config = match g.load_config() {
+        Ok(c) => c,
+        // `config check --json`: the error as JSON too, for an editor or a CI step.
+        Err(e) if g.json && matches!(c, ConfigCommand::Check) => {
+            if let Some(ce) = e.downcast_ref::<bunker_jobs::config::ConfigError>() {
+                println!(
+                    "{}",
+                    serde_json::json!({
+                        "path": ce.path,
+                        "line": ce.line,
+                        "column": ce.column,
+                        "error": ce.message,
+                    })
+                );
+            }
+            return Err(e);
+        }
+        Err(e) => return Err(e),
+    };
     match c {
         ConfigCommand::Check => {
             let warnings = warnings(&config);

@@ -63,6 +63,17 @@ fn config_check_names_file_line_and_column_and_exits_2() {
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(err.contains(&format!("{}:7:12:", cfg.display())), "{err}");
     assert!(err.contains("hour"), "{err}");
+    // The same as JSON with --json, on standard output.
+    let o = bunker_cfg(&cfg, &["--json", "config", "check"]);
+    assert_eq!(o.status.code(), Some(2));
+    let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(
+        (j["line"].as_u64(), j["column"].as_u64()),
+        (Some(7), Some(12)),
+        "{j}"
+    );
+    assert!(j["error"].as_str().unwrap().contains("hour"), "{j}");
+    assert_eq!(j["path"], cfg.display().to_string());
 
     std::fs::write(
         &cfg,
@@ -74,6 +85,16 @@ fn config_check_names_file_line_and_column_and_exits_2() {
     assert!(ok(bunker_cfg(&cfg, &["config", "check"])).contains("ok (1 repository, 1 job"));
     let missing = bunker_cfg(&s.path("nope.toml"), &["config", "check"]);
     assert_eq!(missing.status.code(), Some(2));
+
+    // A notification URL with a typo in its scheme is refused, its key not printed.
+    let text = std::fs::read_to_string(&cfg).unwrap()
+        + "\n[notify.hook]\ntype = \"webhook\"\nurl = \"htp://hooks.example.com/k3y\"\n";
+    std::fs::write(&cfg, text).unwrap();
+    let o = bunker_cfg(&cfg, &["config", "check"]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("scheme \"htp\" is not http or https"), "{err}");
+    assert!(!err.contains("k3y"), "{err}");
 }
 
 #[test]

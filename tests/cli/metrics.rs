@@ -159,6 +159,10 @@ hooks.before = ["exit 1"]
         .map(|a| a["labels"]["bunker_job"].clone())
         .collect();
     assert_eq!(failing, ["broken"], "only the broken job fails");
+    // The daemon's log names steps and snapshots, not Rust's Option.
+    let log = std::fs::read_to_string(s.path("daemon.log")).unwrap();
+    assert!(!log.contains("Some("), "{log}");
+    assert!(log.contains("before hook"), "{log}");
     let sizes = prom.query("bunker_repository_size_bytes");
     assert_eq!(sizes.len(), 1, "{sizes:?}");
     assert_eq!(sizes[0]["metric"]["repository"], "primary");

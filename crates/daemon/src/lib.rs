@@ -158,7 +158,7 @@ pub fn run(config_path: &Path) -> Result<(), Error> {
                 }
             },
             Ok(Command::Stop) if stopping => {
-                warn!(running = ?shared.running_jobs(), "second stop signal: exiting without waiting");
+                warn!(running = %shared.running_jobs().join(", "), "second stop signal: exiting without waiting");
                 break;
             }
             Ok(Command::Stop) => {
@@ -167,7 +167,7 @@ pub fn run(config_path: &Path) -> Result<(), Error> {
                 if running.is_empty() {
                     break;
                 }
-                info!(running = ?running, "stopping: waiting for running jobs to finish");
+                info!(running = %running.join(", "), "stopping: waiting for running jobs to finish");
             }
             Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => break,
@@ -243,7 +243,7 @@ fn start(shared: &Arc<Shared>, job: &str, trigger: Trigger, verify_now: bool) {
             config: &config,
             catalog: &shared.catalog,
         };
-        info!(job = %job, trigger = ?trigger, "run started");
+        info!(job = %job, trigger = trigger.as_str(), "run started");
         let opts = RunOptions {
             trigger,
             verify_now,
@@ -262,9 +262,9 @@ fn start(shared: &Arc<Shared>, job: &str, trigger: Trigger, verify_now: bool) {
                     measure(&shared, &report.repository, r.get_ref());
                 }
                 if let Some(e) = &report.error {
-                    error!(job = %job, run = report.run_id, step = ?report.failed_step, error = %e, "run failed");
+                    error!(job = %job, run = report.run_id, step = report.failed_step.map_or("-", |s| s.as_str()), error = %e, "run failed");
                 } else {
-                    info!(job = %job, run = report.run_id, snapshot = ?report.snapshot, seconds = report.duration_seconds(), bytes_added = report.bytes_added, "run succeeded");
+                    info!(job = %job, run = report.run_id, snapshot = report.snapshot.as_deref().unwrap_or("-"), seconds = report.duration_seconds(), bytes_added = report.bytes_added, "run succeeded");
                 }
                 alerter.finished(&report);
             }

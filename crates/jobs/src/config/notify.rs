@@ -64,6 +64,9 @@ impl NotifyConfig {
         if !needs_url && self.url.is_some() {
             return Err("e-mail takes host, port, from and to, not url".into());
         }
+        if let Some(url) = &self.url {
+            check_http_url(url.expose())?;
+        }
         if self.kind == NotifyKind::Email {
             if self.host.is_none() || self.from.is_none() || self.to.is_empty() {
                 return Err("e-mail needs host, from and to".into());
@@ -133,5 +136,46 @@ impl NotifyConfig {
             events,
             timeout: self.timeout.map_or(Duration::from_secs(15), |t| t.0),
         }
+    }
+}
+
+/// A target's URL is `http://HOST…` or `https://HOST…`. The error names the scheme at
+/// most: the rest of a webhook URL is often its key.
+fn check_http_url(url: &str) -> Result<(), String> {
+    let (scheme, rest) = url
+        .split_once("://")
+        .ok_or_else(|| "url is not an http:// or https:// URL (no \"://\" in it)".to_string())?;
+    if !scheme.eq_ignore_ascii_case("http") && !scheme.eq_ignore_ascii_case("https") {
+        let shown: String = scheme.chars().take(20).collect();
+        return Err(format!(
+            "url: scheme {shown:?} is not http or https (a typo? e.g. https://hooks.example.com/...)"
+        ));
+    }
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let host = authority.rsplit('@').next().unwrap_or("");
+    if host.is_empty() || host.starts_with(':') {
+        return Err("url names no host".into());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod url_tests {
+    use super::check_http_url;
+
+    #[test]
+    fn only_http_urls_with_a_host_pass() {
+        for good in [
+            "https://hooks.example.com/T0/B1",
+            "http://127.0.0.1:9/hook",
+            "HTTPS://h",
+        ] {
+            assert_eq!(check_http_url(good), Ok(()), "{good}");
+        }
+        let e = check_http_url("htp://x/secret-key").unwrap_err();
+        assert!(e.contains("\"htp\"") && !e.contains("secret-key"), "{e}");
+        assert!(check_http_url("hooks.example.com/x").is_err());
+        assert!(check_http_url("https:///path").is_err());
+        assert!(check_http_url("https://:443/").is_err());
     }
 }
