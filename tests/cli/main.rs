@@ -20,6 +20,7 @@ mod jobs;
 mod maintenance;
 mod metrics;
 mod pg;
+mod physical_job;
 mod pitr;
 mod pitr_safety;
 mod progress;

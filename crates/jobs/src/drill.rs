@@ -118,7 +118,7 @@ impl DrillReport {
     }
 }
 
-fn check(name: impl Into<String>, passed: bool, detail: impl Into<String>) -> Check {
+pub(crate) fn check(name: impl Into<String>, passed: bool, detail: impl Into<String>) -> Check {
     Check {
         name: name.into(),
         passed,
@@ -157,7 +157,11 @@ fn rows_of(server: &Server, db: &str, t: &TableRef) -> std::result::Result<u64, 
         .map_err(|e| e.to_string())
 }
 
-fn run_checks(server: &Server, db: &str, a: &Assertions) -> Result<(Vec<Check>, Vec<TableRows>)> {
+pub(crate) fn run_checks(
+    server: &Server,
+    db: &str,
+    a: &Assertions,
+) -> Result<(Vec<Check>, Vec<TableRows>)> {
     let tables = table_rows(server, db)?;
     let mut checks = Vec::new();
     let nonempty = tables.iter().filter(|t| t.rows > 0).count();

@@ -49,6 +49,10 @@ impl JobConfig {
                 dsn: p.dsn.expose(),
                 pg_bin: p.pg_bin.as_deref(),
             }),
+            SourceConfig::PostgresPhysical(p) => Some(PgConnection {
+                dsn: p.dsn.expose(),
+                pg_bin: p.pg_bin.as_deref(),
+            }),
             _ => None,
         }
     }

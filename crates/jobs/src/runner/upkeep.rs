@@ -4,8 +4,8 @@
 use std::sync::Arc;
 
 use bunker_repo::{
-    apply_policy, check, copy, forget, prune, select_for_forget, CheckProgress, GroupBy,
-    PruneOptions, PruneProgress, Repository, Snapshot, SnapshotFilter,
+    apply_policy, check, copy, forget, select_for_forget, CheckProgress, GroupBy, PruneOptions,
+    PruneProgress, Repository, Snapshot, SnapshotFilter,
 };
 use chrono::Local;
 
@@ -66,10 +66,12 @@ pub fn count_snapshots(name: &str, repo: &Repository) -> Result<u64, String> {
 }
 
 /// Prunes with restic's defaults; returns the number of packs deleted.
+/// Prunes as `bunker prune` does: unused packs, then the WAL older than every base
+/// backup left of its system.
 pub fn run_prune(repo: &Arc<Repository>) -> Result<usize, String> {
-    let plan = prune(repo, &PruneOptions::default(), &PruneProgress::default())
+    let pruned = crate::prune::prune(repo, &PruneOptions::default(), &PruneProgress::default())
         .map_err(|e| e.to_string())?;
-    Ok(plan.packs_delete.len())
+    Ok(pruned.plan.packs_delete.len())
 }
 
 /// Checks the repository (reading the configured share of packs); the first error is

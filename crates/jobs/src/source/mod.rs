@@ -6,6 +6,7 @@
 mod command;
 mod files;
 mod postgres;
+mod postgres_physical;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
@@ -21,6 +22,7 @@ use serde::{Deserialize, Serialize};
 pub use command::Command;
 pub use files::Files;
 pub use postgres::Postgres;
+pub use postgres_physical::PostgresPhysical;
 
 use crate::drill::{Assertions, DrillReport};
 use crate::error::Result;
@@ -77,6 +79,8 @@ pub enum SourceConfig {
     Files(Files),
     /// PostgreSQL logical dumps (`pg_dump`, one snapshot for all databases).
     Postgres(Postgres),
+    /// PostgreSQL base backups of a whole cluster, for point-in-time recovery.
+    PostgresPhysical(PostgresPhysical),
     /// The standard output of a command, stored as one file.
     Command(Command),
     /// What a new source costs (see `toy.rs`).
@@ -90,6 +94,7 @@ impl SourceConfig {
         match self {
             SourceConfig::Files(s) => s,
             SourceConfig::Postgres(s) => s,
+            SourceConfig::PostgresPhysical(s) => s,
             SourceConfig::Command(s) => s,
             #[cfg(test)]
             SourceConfig::Toy(s) => s,
