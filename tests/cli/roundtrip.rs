@@ -299,3 +299,38 @@ fn concurrent_backups_of_the_same_paths_all_succeed() {
     bunker(&s.repo(), &["check", "--read-data"]);
     restic(&s.repo(), &["check", "--read-data"]);
 }
+
+/// `/app/current -> releases/42`, as deployment tools leave it: the link given to back up
+/// stands for its target (it used to be stored as a link: "0 files"); links inside the
+/// tree stay links; a link to nothing is an error that says so.
+#[test]
+fn a_symlinked_backup_path_backs_up_its_target() {
+    let s = Scratch::new();
+    let release = s.path("releases/42");
+    make_tricky_tree(&release, false);
+    std::os::unix::fs::symlink("releases/42", s.path("current")).unwrap();
+    bunker(&s.repo(), &["init"]);
+    let j = backup_json(&s.repo(), &[s.path("current").to_str().unwrap()]);
+    assert!(j["total_files_processed"].as_u64().unwrap() > 5, "{j}");
+    let target = s.path("restore");
+    bunker(
+        &s.repo(),
+        &["restore", "latest", "--target", target.to_str().unwrap()],
+    );
+    let real = std::fs::canonicalize(&release).unwrap();
+    assert_same_tree(&release, &restored(&target, &real));
+    restic(&s.repo(), &["check", "--read-data"]);
+
+    std::os::unix::fs::symlink("releases/gone", s.path("broken")).unwrap();
+    let o = bunker_raw(
+        &s.repo(),
+        &["backup", s.path("broken").to_str().unwrap()],
+        None,
+    );
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success(), "{err}");
+    assert!(
+        err.contains("a symbolic link to releases/gone, which cannot be read"),
+        "{err}"
+    );
+}

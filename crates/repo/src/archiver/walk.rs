@@ -52,6 +52,26 @@ fn clean_path(p: &Path) -> Result<PathBuf> {
     Ok(out)
 }
 
+/// A path given to back up that is a symbolic link stands for what it points to (as
+/// `find -H` and `tar -h` read their arguments): `/app/current -> releases/42` backs
+/// up the release, not a link and "0 files". Links found inside the tree stay links.
+/// A link whose target cannot be read is an error that says so.
+fn follow_given_link(p: &Path) -> Result<PathBuf> {
+    let meta = std::fs::symlink_metadata(p).map_err(|e| Error::io(p, e))?;
+    if !meta.file_type().is_symlink() {
+        return Ok(p.to_path_buf());
+    }
+    std::fs::canonicalize(p).map_err(|e| {
+        let target = std::fs::read_link(p)
+            .map(|t| t.display().to_string())
+            .unwrap_or_default();
+        Error::Invalid(format!(
+            "{}: a symbolic link to {target}, which cannot be read ({e}): nothing to back up",
+            p.display()
+        ))
+    })
+}
+
 impl Archiver<'_> {
     fn excluded(&self, path: &Path, is_dir: bool) -> bool {
         self.excludes
@@ -286,12 +306,15 @@ pub fn backup_paths(
             "nothing to back up: give at least one path".into(),
         ));
     }
+    let paths = &paths
+        .iter()
+        .map(|p| follow_given_link(p))
+        .collect::<Result<Vec<PathBuf>>>()?;
     let _lock = repo.lock(false)?;
     let start = Local::now().fixed_offset();
     let mut top = TopDir::default();
     let mut snap_paths = Vec::new();
     for p in paths {
-        std::fs::symlink_metadata(p).map_err(|e| Error::io(p, e))?;
         let clean = clean_path(p)?;
         snap_paths.push(clean.to_string_lossy().into_owned());
         let comps: Vec<&std::ffi::OsStr> = clean.iter().skip(1).collect();
