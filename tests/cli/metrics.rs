@@ -38,7 +38,7 @@ fn promtool(args: &[&str], file: &Path) -> String {
 #[test]
 fn documented_prometheus_rules_pass_promtool_unit_tests() {
     let out = promtool(&["check", "rules"], &example("prometheus-rules.yml"));
-    assert!(out.contains("SUCCESS: 5 rules found"), "{out}");
+    assert!(out.contains("SUCCESS: 6 rules found"), "{out}");
     promtool(&["check", "config"], &example("prometheus.yml"));
     let out = promtool(&["test", "rules"], &example("prometheus-rules.test.yml"));
     assert!(out.contains("SUCCESS"), "{out}");
@@ -69,6 +69,7 @@ state_dir = "{state}"
 [repositories.primary]
 url = "{repo}"
 password = "{PASSWORD}"
+quota = "1GiB"
 
 [jobs.site]
 repository = "primary"
@@ -127,6 +128,11 @@ hooks.before = ["exit 1"]
     );
     let size = sample(&m, r#"bunker_repository_size_bytes{repository="primary"}"#)
         .unwrap_or_else(|| panic!("no repository size:\n{m}"));
+    assert_eq!(
+        sample(&m, r#"bunker_repository_quota_bytes{repository="primary"}"#),
+        Some(1073741824.0),
+        "{m}"
+    );
     let stored: u64 = files_under(&s.repo())
         .iter()
         .map(|p| std::fs::metadata(p).unwrap().len())

@@ -47,6 +47,8 @@ pub struct Live<'a> {
     pub running: &'a [String],
     pub reachable: &'a BTreeMap<String, bool>,
     pub sizes: &'a BTreeMap<String, u64>,
+    /// The configured quotas, in bytes.
+    pub quotas: &'a BTreeMap<String, u64>,
 }
 
 /// Renders every metric.
@@ -252,6 +254,18 @@ pub fn render(jobs: &[JobStatus], live: &Live) -> String {
             "bunker_repository_size_bytes",
             &[("repository", repo)],
             *size as f64,
+        );
+    }
+    f.head(
+        "bunker_repository_quota_bytes",
+        "gauge",
+        "The repository's configured quota (only repositories with one).",
+    );
+    for (repo, quota) in live.quotas {
+        f.sample(
+            "bunker_repository_quota_bytes",
+            &[("repository", repo)],
+            *quota as f64,
         );
     }
     out

@@ -137,12 +137,19 @@ impl Shared {
         let jobs = status::jobs(&self.config(), &self.catalog, Utc::now(), &sizes);
         let running = self.running_jobs();
         let reachable = self.reachable.lock().expect("reachable").clone();
+        let config = self.config();
+        let quotas = config
+            .repositories
+            .iter()
+            .filter_map(|(name, r)| Some((name.clone(), r.get_ref().quota?.0)))
+            .collect();
         crate::metrics::render(
             &jobs,
             &crate::metrics::Live {
                 running: &running,
                 reachable: &reachable,
                 sizes: &sizes,
+                quotas: &quotas,
             },
         )
     }
