@@ -156,3 +156,144 @@ sql = ["SELECT count(*) >= 100 FROM t"]
         .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
 }
+
+#[test]
+fn the_daemon_backs_up_a_cluster_and_alerts_once_when_archiving_breaks_and_again_when_it_mends() {
+    use crate::daemon::{free_port, request, start_daemon, wait_until};
+    use crate::servers::http_recorder::HttpRecorder;
+    use std::time::Duration;
+
+    let a = Archive::new();
+    let c = a.start_cluster();
+    c.sql(
+        "postgres",
+        "CREATE TABLE t (i int); INSERT INTO t VALUES (1)",
+    );
+    let http = HttpRecorder::start();
+    let port = free_port();
+    let config = a.scratch.path("bunker.toml");
+    write(
+        &config,
+        format!(
+            r#"[daemon]
+listen = "127.0.0.1:{port}"
+state_dir = "{state}"
+notify = ["hook"]
+
+[repositories.main]
+url = "{repo}"
+password_file = "{pw}"
+
+[notify.hook]
+type = "webhook"
+url = "{hook}"
+
+[jobs.cluster]
+repository = "main"
+schedule = "@every 4s"
+source = {{ type = "postgres-physical", dsn = "{dsn}", archive_timeout = "20s" }}
+retention = {{ keep_last = 2 }}
+prune = "@every 1s"
+"#,
+            state = a.scratch.path("state").display(),
+            repo = a.repo().display(),
+            pw = a.scratch.path("password").display(),
+            hook = http.url("/hook"),
+            dsn = c.dsn("postgres"),
+        )
+        .as_bytes(),
+    );
+    let log = a.scratch.path("daemon.log");
+    let mut daemon = start_daemon(&config, &log);
+    wait_until("the daemon to listen", Duration::from_secs(30), || {
+        let up = std::net::TcpStream::connect(("127.0.0.1", port)).is_ok();
+        assert!(
+            daemon.try_wait().unwrap().is_none(),
+            "the daemon stopped: {}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+        up.then_some(())
+    });
+    let successes = || {
+        let (status, body) = request(port, "GET", "/api/v1/runs?job=cluster&limit=100", None);
+        if status != 200 {
+            return 0;
+        }
+        let runs: Value = serde_json::from_str(&body).unwrap_or_default();
+        runs.as_array().map_or(0, |r| {
+            r.iter().filter(|r| r["outcome"] == "success").count()
+        })
+    };
+    wait_until(
+        "three base backups by the daemon",
+        Duration::from_secs(90),
+        || (successes() >= 3).then_some(()),
+    );
+    // Retention kept two; prune took the WAL before the older one's start with it.
+    let info: Value = serde_json::from_str(&a.bunker(&["--json", "pg", "info"])).unwrap();
+    let bases = info[0]["base_backups"].as_array().unwrap();
+    assert!(bases.len() <= 3, "{info}");
+    let oldest = bases
+        .iter()
+        .filter_map(|b| b["start_wal"].as_str())
+        .min()
+        .unwrap()
+        .to_string();
+    let wal = wal_objects(&a.repo());
+    assert!(
+        wal.iter().all(|n| *n >= oldest),
+        "{wal:?} (oldest base from {oldest})"
+    );
+    let archive_events = |event: &str| {
+        http.requests()
+            .into_iter()
+            .filter(|r| {
+                r.path == "/hook"
+                    && r.json()["job"] == "cluster"
+                    && r.json()["event"] == event
+                    && (event != "recovery" || r.json()["fields"]["alert"] == "archive")
+            })
+            .count()
+    };
+    assert_eq!(archive_events("archive"), 0);
+
+    // archive_command starts failing: one alert, however long it goes on.
+    c.sql(
+        "postgres",
+        "ALTER SYSTEM SET archive_command = 'false'; SELECT pg_reload_conf()",
+    );
+    c.sql(
+        "postgres",
+        "INSERT INTO t SELECT generate_series(1, 1000); SELECT pg_switch_wal()",
+    );
+    wait_until("the archive alert", Duration::from_secs(30), || {
+        (archive_events("archive") >= 1).then_some(())
+    });
+    std::thread::sleep(Duration::from_secs(8));
+    assert_eq!(archive_events("archive"), 1);
+    let alert = http
+        .requests()
+        .into_iter()
+        .find(|r| r.json()["event"] == "archive")
+        .unwrap()
+        .json();
+    assert!(
+        alert["title"]
+            .as_str()
+            .unwrap_or("")
+            .contains("WAL archiving fails"),
+        "{alert}"
+    );
+
+    // Mended: the archiver catches up, and the recovery is told.
+    c.sql(
+        "postgres",
+        "ALTER SYSTEM RESET archive_command; SELECT pg_reload_conf()",
+    );
+    wait_until("the archive recovery", Duration::from_secs(40), || {
+        (archive_events("recovery") >= 1).then_some(())
+    });
+    assert_eq!(archive_events("archive"), 1);
+    let _ = daemon.kill();
+    let _ = daemon.wait();
+}

@@ -200,6 +200,7 @@ pub fn run(config_path: &Path) -> Result<(), Error> {
         if last_eval.elapsed() >= EVALUATE_EVERY {
             last_eval = std::time::Instant::now();
             evaluate(&shared, now, None);
+            spawn_archive_watch(&shared);
             spawn_outbox(&shared);
             if let Err(e) = catalog.set_daemon_heartbeat(now) {
                 warn!(error = %e, "heartbeat not recorded");
@@ -223,6 +224,26 @@ fn evaluate(shared: &Shared, now: DateTime<Utc>, down: Option<(DateTime<Utc>, Da
         catalog: &shared.catalog,
     };
     alerter.evaluate(now, down);
+}
+
+/// Asks the servers of physical PostgreSQL jobs how their WAL archiving goes, on a
+/// thread of its own (a server that does not answer must not hold up the schedule),
+/// one watch at a time; failing or lagging archiving is an incident.
+fn spawn_archive_watch(shared: &Arc<Shared>) {
+    static WATCHING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    if WATCHING.swap(true, std::sync::atomic::Ordering::AcqRel) {
+        return;
+    }
+    let shared = shared.clone();
+    std::thread::spawn(move || {
+        let config = shared.config();
+        Alerter {
+            config: &config,
+            catalog: &shared.catalog,
+        }
+        .evaluate_archive();
+        WATCHING.store(false, std::sync::atomic::Ordering::Release);
+    });
 }
 
 /// Starts a run on its own thread unless the job is already running.

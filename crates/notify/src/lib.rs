@@ -45,6 +45,8 @@ pub enum EventKind {
     Objective,
     /// A repository uses more of its quota than its warning or critical share.
     Quota,
+    /// A database's WAL archiving fails or falls behind.
+    Archive,
     /// A notification to another target could not be delivered before it expired.
     Delivery,
     /// The condition behind an earlier alert is gone.
@@ -55,7 +57,7 @@ pub enum EventKind {
     Report,
 }
 
-const ALL_KINDS: [EventKind; 15] = [
+const ALL_KINDS: [EventKind; 16] = [
     EventKind::Start,
     EventKind::Success,
     EventKind::Failure,
@@ -67,6 +69,7 @@ const ALL_KINDS: [EventKind; 15] = [
     EventKind::Unreachable,
     EventKind::Objective,
     EventKind::Quota,
+    EventKind::Archive,
     EventKind::Delivery,
     EventKind::Recovery,
     EventKind::Test,
@@ -88,6 +91,7 @@ impl EventKind {
             EventKind::Unreachable => "unreachable",
             EventKind::Objective => "objective",
             EventKind::Quota => "quota",
+            EventKind::Archive => "archive",
             EventKind::Delivery => "delivery",
             EventKind::Recovery => "recovery",
             EventKind::Test => "test",
@@ -113,6 +117,7 @@ impl EventKind {
                 | EventKind::Unreachable
                 | EventKind::Objective
                 | EventKind::Quota
+                | EventKind::Archive
                 | EventKind::Delivery
         )
     }
@@ -131,6 +136,7 @@ impl EventKind {
             EventKind::Unreachable => "UNREACHABLE",
             EventKind::Objective => "OBJECTIVE MISSED",
             EventKind::Quota => "QUOTA",
+            EventKind::Archive => "ARCHIVING",
             EventKind::Delivery => "UNDELIVERED",
             EventKind::Recovery => "RECOVERED",
             EventKind::Test => "TEST",

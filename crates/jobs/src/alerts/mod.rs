@@ -455,6 +455,7 @@ fn summary(r: &RunReport) -> String {
     s
 }
 
+mod archive;
 mod outbox;
 #[cfg(test)]
 mod tests;

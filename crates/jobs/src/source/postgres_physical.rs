@@ -42,11 +42,26 @@ pub struct PostgresPhysical {
     /// database but `postgres` and the templates).
     #[serde(default)]
     pub databases: Vec<Text>,
+    /// Segments the archive may trail the server's current one before the daemon alerts
+    /// (default 4).
+    pub max_archive_lag: Option<u64>,
+    /// The cluster's WAL segment size in MiB, when not PostgreSQL's default 16.
+    pub wal_segment_mib: Option<u64>,
 }
 
 impl PostgresPhysical {
     pub fn server(&self) -> Server {
         Server::new(self.dsn.expose(), self.pg_bin.as_deref().map(Path::new))
+    }
+
+    pub fn max_archive_lag(&self) -> u64 {
+        self.max_archive_lag.unwrap_or(4)
+    }
+
+    pub fn wal_segment_size(&self) -> u64 {
+        self.wal_segment_mib
+            .map(|m| m << 20)
+            .unwrap_or(bunker_sources::postgres::wal::DEFAULT_SEGMENT_SIZE)
     }
 
     fn server_bin(&self) -> Option<PathBuf> {

@@ -47,6 +47,9 @@ pub struct ArchiverStatus {
     pub failed_count: i64,
     pub last_failed_wal: Option<String>,
     pub last_failed_time: Option<String>,
+    /// The last attempt failed: a failure newer than the last success.
+    #[serde(default)]
+    pub failing: bool,
 }
 
 impl Server {
@@ -105,7 +108,9 @@ impl Server {
              CASE WHEN pg_is_in_recovery() THEN NULL ELSE pg_walfile_name(pg_current_wal_lsn()) END \
                AS current_wal_file, \
              archived_count, last_archived_wal, last_archived_time::text AS last_archived_time, \
-             failed_count, last_failed_wal, last_failed_time::text AS last_failed_time \
+             failed_count, last_failed_wal, last_failed_time::text AS last_failed_time, \
+             coalesce(last_failed_time > coalesce(last_archived_time, '-infinity'), false) \
+               AS failing \
              FROM pg_stat_archiver",
         )?;
         rows.pop()
