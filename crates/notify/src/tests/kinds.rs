@@ -8,7 +8,7 @@ fn kind_names_round_trip_and_unknown_names_list_the_valid_ones() {
         assert_eq!(k.as_str().parse::<EventKind>(), Ok(k));
         assert_eq!(serde_json::to_value(k).unwrap(), k.as_str());
     }
-    assert_eq!(EventKind::all().len(), 15);
+    assert_eq!(EventKind::all().len(), 16);
     let err = "failed".parse::<EventKind>().unwrap_err();
     assert!(err.contains("\"failed\""), "{err}");
     assert!(
@@ -36,6 +36,7 @@ fn alerts_are_failure_through_delivery() {
             "unreachable",
             "objective",
             "quota",
+            "archive",
             "delivery"
         ]
     );
