@@ -365,9 +365,10 @@ fn measure(shared: &Shared, name: &str, r: &bunker_jobs::config::RepositoryConfi
     if !up {
         return None;
     }
-    match bunker_jobs::quota::stored_bytes(r) {
-        Ok(size) => {
-            shared.set_size(name, size);
+    match bunker_jobs::quota::stored(r) {
+        Ok(stored) => {
+            let size = stored.bytes;
+            shared.set_stored(name, stored);
             Some(size)
         }
         Err(e) => {

@@ -46,7 +46,7 @@ const JOB: &str = "bunker_job";
 pub struct Live<'a> {
     pub running: &'a [String],
     pub reachable: &'a BTreeMap<String, bool>,
-    pub sizes: &'a BTreeMap<String, u64>,
+    pub stored: &'a BTreeMap<String, bunker_jobs::quota::Stored>,
     /// The configured quotas, in bytes.
     pub quotas: &'a BTreeMap<String, u64>,
 }
@@ -249,12 +249,45 @@ pub fn render(jobs: &[JobStatus], live: &Live) -> String {
         "gauge",
         "What the repository stores (every object, as stored), measured after each run and probe.",
     );
-    for (repo, size) in live.sizes {
+    for (repo, stored) in live.stored {
         f.sample(
             "bunker_repository_size_bytes",
             &[("repository", repo)],
-            *size as f64,
+            stored.bytes as f64,
         );
+    }
+    type WalGetter = fn(&bunker_jobs::quota::WalStored) -> Option<f64>;
+    let wal: [(&str, &str, WalGetter); 3] = [
+        (
+            "bunker_wal_archive_objects",
+            "WAL segments (and history files) archived for the PostgreSQL cluster.",
+            |w| Some(w.objects as f64),
+        ),
+        (
+            "bunker_wal_archive_bytes",
+            "Bytes of the cluster's WAL archive, as stored.",
+            |w| Some(w.bytes as f64),
+        ),
+        (
+            "bunker_wal_archive_last_write_timestamp_seconds",
+            "When the cluster's newest WAL object was written (Unix time): the RPO of \
+             point-in-time recovery.",
+            |w| {
+                w.newest
+                    .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                    .map(|d| d.as_secs_f64())
+            },
+        ),
+    ];
+    for (name, help, get) in wal {
+        f.head(name, "gauge", help);
+        for (repo, stored) in live.stored {
+            for (system, w) in &stored.wal {
+                if let Some(v) = get(w) {
+                    f.sample(name, &[("repository", repo), ("system", system)], v);
+                }
+            }
+        }
     }
     f.head(
         "bunker_repository_quota_bytes",
@@ -269,4 +302,47 @@ pub fn render(jobs: &[JobStatus], live: &Live) -> String {
         );
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bunker_jobs::quota::{Stored, WalStored};
+
+    #[test]
+    fn repositories_and_their_wal_archives_are_rendered() {
+        let newest = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_700_000_000);
+        let stored = BTreeMap::from([(
+            "primary".to_string(),
+            Stored {
+                bytes: 4096,
+                wal: BTreeMap::from([(
+                    "7301".to_string(),
+                    WalStored {
+                        objects: 2,
+                        bytes: 32,
+                        newest: Some(newest),
+                    },
+                )]),
+            },
+        )]);
+        let out = render(
+            &[],
+            &Live {
+                running: &[],
+                reachable: &BTreeMap::new(),
+                stored: &stored,
+                quotas: &BTreeMap::from([("primary".to_string(), 8192)]),
+            },
+        );
+        for want in [
+            "bunker_repository_size_bytes{repository=\"primary\"} 4096",
+            "bunker_repository_quota_bytes{repository=\"primary\"} 8192",
+            "bunker_wal_archive_objects{repository=\"primary\",system=\"7301\"} 2",
+            "bunker_wal_archive_bytes{repository=\"primary\",system=\"7301\"} 32",
+            "bunker_wal_archive_last_write_timestamp_seconds{repository=\"primary\",system=\"7301\"} 1700000000",
+        ] {
+            assert!(out.contains(want), "{want} missing:\n{out}");
+        }
+    }
 }

@@ -25,8 +25,8 @@ pub struct Shared {
     pub catalog: Arc<Catalog>,
     running: Mutex<BTreeSet<String>>,
     reachable: Mutex<BTreeMap<String, bool>>,
-    /// What each repository stores, in bytes, as last measured.
-    sizes: Mutex<BTreeMap<String, u64>>,
+    /// What each repository stores (and its WAL archive), as last measured.
+    stored: Mutex<BTreeMap<String, bunker_jobs::quota::Stored>>,
     tx: Mutex<Sender<Command>>,
     /// A pass over the outbox is going.
     outbox_busy: AtomicBool,
@@ -41,7 +41,7 @@ impl Shared {
             catalog,
             running: Mutex::default(),
             reachable: Mutex::default(),
-            sizes: Mutex::default(),
+            stored: Mutex::default(),
             tx: Mutex::new(tx),
             outbox_busy: AtomicBool::new(false),
             dashboard: crate::dashboard::Dashboard::default(),
@@ -98,11 +98,21 @@ impl Shared {
             .insert(repo.to_string(), up);
     }
 
-    pub fn set_size(&self, repo: &str, bytes: u64) {
-        self.sizes
+    pub fn set_stored(&self, repo: &str, stored: bunker_jobs::quota::Stored) {
+        self.stored
             .lock()
-            .expect("sizes")
-            .insert(repo.to_string(), bytes);
+            .expect("stored")
+            .insert(repo.to_string(), stored);
+    }
+
+    /// Each measured repository's stored bytes.
+    fn sizes(&self) -> BTreeMap<String, u64> {
+        self.stored
+            .lock()
+            .expect("stored")
+            .iter()
+            .map(|(k, v)| (k.clone(), v.bytes))
+            .collect()
     }
 
     pub fn send(&self, c: Command) {
@@ -120,7 +130,7 @@ impl Shared {
 
     pub fn status(&self) -> Vec<JobStatus> {
         let running = self.running_jobs();
-        let sizes = self.sizes.lock().expect("sizes").clone();
+        let sizes = self.sizes();
         let mut jobs = status::jobs(&self.config(), &self.catalog, Utc::now(), &sizes);
         for j in &mut jobs {
             if running.contains(&j.job) {
@@ -133,7 +143,8 @@ impl Shared {
     }
 
     pub fn metrics(&self) -> String {
-        let sizes = self.sizes.lock().expect("sizes").clone();
+        let stored = self.stored.lock().expect("stored").clone();
+        let sizes = self.sizes();
         let jobs = status::jobs(&self.config(), &self.catalog, Utc::now(), &sizes);
         let running = self.running_jobs();
         let reachable = self.reachable.lock().expect("reachable").clone();
@@ -148,7 +159,7 @@ impl Shared {
             &crate::metrics::Live {
                 running: &running,
                 reachable: &reachable,
-                sizes: &sizes,
+                stored: &stored,
                 quotas: &quotas,
             },
         )
