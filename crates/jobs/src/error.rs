@@ -76,6 +76,23 @@ pub enum Error {
     DatabaseExists(String),
     #[error("database {0:?} does not exist: restore it without --replace")]
     NoDatabaseToReplace(String),
+    #[error("cannot replace database {0:?}: the connecting role must own it and have CREATEDB (or be a superuser); nothing was changed")]
+    MayNotReplace(String),
+    /// A replace that failed before the swap, whose safety snapshot then stayed.
+    #[error("{error} (the safety snapshot {snapshot} could not be removed again: {reason})")]
+    SafetyKept {
+        error: Box<Error>,
+        snapshot: String,
+        reason: String,
+    },
+    /// A swap that failed half-way and could not be rolled back.
+    #[error("{error}; database {db:?} may be missing: the old one is {old:?}, and the safety snapshot {snapshot} holds it")]
+    SwapBroken {
+        error: Box<Error>,
+        db: String,
+        old: String,
+        snapshot: String,
+    },
     #[error("writing the archive to {path} for a parallel restore: {source} (use --spool-dir, or --jobs 1 to stream)")]
     Spool {
         path: PathBuf,
@@ -106,6 +123,15 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    #[error("moving {from} to {to}: {source}")]
+    Move {
+        from: PathBuf,
+        to: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{0} thread panicked")]
+    Panicked(&'static str),
     #[error("timeline {tli} has no history file ({name}) in the archive")]
     NoHistory { tli: u32, name: String },
     #[error("the server is a standby: take base backups from the primary")]

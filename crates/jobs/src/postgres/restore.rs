@@ -157,10 +157,7 @@ pub fn restore_replace(
     // What the swap needs is checked before anything is written.
     let admin = server.maintenance(&[db, &new, &old])?;
     if !admin.may_replace_database(db)? {
-        return Err(Error::Invalid(format!(
-            "cannot replace database {db:?}: the connecting role must own it and have \
-             CREATEDB (or be a superuser); nothing was changed"
-        )));
+        return Err(Error::MayNotReplace(db.to_string()));
     }
     let safety = backup(
         repo.clone(),
@@ -196,18 +193,20 @@ pub fn restore_replace(
             );
             return Err(match forgotten {
                 Ok(_) => e,
-                Err(f) => Error::Invalid(format!(
-                    "{e} (the safety snapshot {} could not be removed again: {f})",
-                    safety_snapshot.short_id()
-                )),
+                Err(f) => Error::SafetyKept {
+                    error: Box::new(e),
+                    snapshot: safety_snapshot.short_id(),
+                    reason: f.to_string(),
+                },
             });
         }
         Err(Swap::Broken(e)) => {
-            return Err(Error::Invalid(format!(
-                "{e}; database {db:?} may be missing: the old one is {old:?}, and the safety \
-                 snapshot {} holds it",
-                safety_snapshot.short_id()
-            )))
+            return Err(Error::SwapBroken {
+                error: Box::new(e),
+                db: db.to_string(),
+                old,
+                snapshot: safety_snapshot.short_id(),
+            })
         }
     }
     let old_database = if drop_old {

@@ -249,12 +249,10 @@ pub fn fetch_to(
 ) -> Result<bool> {
     let spooled = spool.join(name);
     if spooled.is_file() {
-        std::fs::rename(&spooled, dest).map_err(|e| {
-            Error::Invalid(format!(
-                "moving {} to {}: {e}",
-                spooled.display(),
-                dest.display()
-            ))
+        std::fs::rename(&spooled, dest).map_err(|e| Error::Move {
+            from: spooled.clone(),
+            to: dest.to_path_buf(),
+            source: e,
         })?;
         return Ok(true);
     }
@@ -276,10 +274,7 @@ pub fn fetch_to(
             .collect();
         handles
             .into_iter()
-            .map(|h| {
-                h.join()
-                    .unwrap_or_else(|_| Err(Error::Invalid("fetch thread panicked".into())))
-            })
+            .map(|h| h.join().unwrap_or_else(|_| Err(Error::Panicked("fetch"))))
             .collect()
     });
     let mut fetched = fetched.into_iter();
