@@ -14,7 +14,7 @@ fn check_json(repo: &Path, args: &[&str]) -> (Option<i32>, Value) {
     all.extend_from_slice(args);
     let o = bunker_raw(repo, &all, None);
     let out = String::from_utf8_lossy(&o.stdout);
-    let v = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
+    let v = json_result(&out);
     (o.status.code(), v)
 }
 

@@ -27,7 +27,7 @@ fn fails(o: Output) -> (Option<i32>, String) {
 }
 
 fn json(out: &str) -> serde_json::Value {
-    serde_json::from_str(out).unwrap_or_else(|e| panic!("{e}: {out}"))
+    json_result(out)
 }
 
 fn ids(snapshots: &serde_json::Value) -> Vec<String> {

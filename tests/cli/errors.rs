@@ -61,7 +61,7 @@ fn init(s: &Scratch) -> PathBuf {
 }
 
 fn json(s: &str) -> serde_json::Value {
-    serde_json::from_str(s).expect("json")
+    json_result(s)
 }
 
 fn snapshot_ids(repo: &Path) -> Vec<String> {

@@ -30,5 +30,6 @@ mod report;
 mod restore;
 mod roundtrip;
 mod shared_repository;
+mod sqlite;
 mod storage;
 mod watch;

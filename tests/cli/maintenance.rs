@@ -9,7 +9,7 @@ use serde_json::Value;
 use crate::util::*;
 
 fn json(out: &str) -> Value {
-    serde_json::from_str(out).unwrap_or_else(|e| panic!("{e}: {out}"))
+    json_result(out)
 }
 
 fn json_lines(out: &str) -> Vec<Value> {

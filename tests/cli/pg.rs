@@ -150,7 +150,7 @@ fn pg_round_trip_to_another_cluster_keeps_schema_rows_and_roles() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let dsn = src.dsn("postgres");
     let out = bunker(&repo, &pg_args(&dsn, "--json pg backup --all"));
-    let summary: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    let summary = json_result(&out);
     let meta = &summary["postgres"];
     assert_eq!(meta["server_version_num"].as_u64().unwrap() / 10000, 15);
     let names: Vec<&str> = meta["databases"]
@@ -245,7 +245,7 @@ fn pg_second_day_dump_adds_a_small_fraction() {
     let dsn = c.dsn("app");
     let added = |repo: &std::path::Path| -> (u64, u64) {
         let out = bunker(repo, &pg_args(&dsn, "--json pg backup --no-globals"));
-        let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+        let v = json_result(&out);
         (
             v["data_added"].as_u64().unwrap(),
             v["data_added_packed"].as_u64().unwrap(),
@@ -501,7 +501,7 @@ fn pg_drill_passes_on_a_good_snapshot_and_fails_with_a_reason() {
             "SELECT sum(bbalance) = 0 FROM pgbench_branches",
         ],
     );
-    let r: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    let r = json_result(&out);
     assert_eq!(r["passed"], true, "{out}");
     assert!(r["restore_seconds"].as_f64().unwrap() > 0.0);
     assert!(r["data_age_seconds"].as_f64().unwrap() >= 0.0);

@@ -102,6 +102,14 @@ pub fn run_with_stdin(cmd: &mut Command, stdin: Option<&[u8]>) -> Output {
     child.wait_with_output().expect("wait")
 }
 
+/// The JSON result of a `--json` command: all of its output, or, after the status
+/// lines a slow command prints first (restic's `message_type: "status"`), its last line.
+pub fn json_result(out: &str) -> serde_json::Value {
+    serde_json::from_str(out.trim())
+        .or_else(|_| serde_json::from_str(out.trim().lines().last().unwrap_or("")))
+        .unwrap_or_else(|e| panic!("{e}: {out}"))
+}
+
 /// Runs bunker and asserts success; returns stdout.
 pub fn bunker(repo: &Path, args: &[&str]) -> String {
     let o = bunker_raw(repo, args, None);

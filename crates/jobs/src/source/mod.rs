@@ -7,6 +7,7 @@ mod command;
 mod files;
 mod postgres;
 mod postgres_physical;
+mod sqlite;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
@@ -23,6 +24,7 @@ pub use command::Command;
 pub use files::Files;
 pub use postgres::Postgres;
 pub use postgres_physical::PostgresPhysical;
+pub use sqlite::Sqlite;
 
 use crate::drill::{Assertions, DrillReport};
 use crate::error::Result;
@@ -81,6 +83,8 @@ pub enum SourceConfig {
     Postgres(Postgres),
     /// PostgreSQL base backups of a whole cluster, for point-in-time recovery.
     PostgresPhysical(PostgresPhysical),
+    /// One SQLite database, copied with the online backup API.
+    Sqlite(Sqlite),
     /// The standard output of a command, stored as one file.
     Command(Command),
     /// What a new source costs (see `toy.rs`).
@@ -95,6 +99,7 @@ impl SourceConfig {
             SourceConfig::Files(s) => s,
             SourceConfig::Postgres(s) => s,
             SourceConfig::PostgresPhysical(s) => s,
+            SourceConfig::Sqlite(s) => s,
             SourceConfig::Command(s) => s,
             #[cfg(test)]
             SourceConfig::Toy(s) => s,
