@@ -73,6 +73,14 @@ fn three_jobs_every_second_on_one_repository_never_fail_each_other() {
     std::thread::sleep(Duration::from_secs(60));
     let (status, body) = request(port, "GET", "/api/v1/runs?limit=10000", None);
     assert_eq!(status, 200, "{body}");
+    // SIGTERM: the runs in flight finish and release their locks (SIGKILL would leave
+    // them behind, and restic 0.14's check refuses any lock, stale or not).
+    let pid = nix::unistd::Pid::from_raw(guard.0.id() as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
+    let stopped = wait_until("the daemon to exit", Duration::from_secs(120), || {
+        guard.0.try_wait().unwrap()
+    });
+    assert!(stopped.success(), "{stopped:?}");
     drop(guard);
     let runs: serde_json::Value = serde_json::from_str(&body).unwrap();
     let runs = runs.as_array().unwrap();
