@@ -55,6 +55,17 @@ pub struct Reading {
 }
 
 impl Reading {
+    /// A restore's counters; the totals once the snapshot's trees are read.
+    pub fn of_restore(p: &bunker_repo::RestoreProgress) -> Reading {
+        let known = p.total_files.load(Ordering::Relaxed) > 0;
+        Reading {
+            bytes: p.bytes.load(Ordering::Relaxed),
+            total_bytes: known.then(|| p.total_bytes.load(Ordering::Relaxed)),
+            items: p.files.load(Ordering::Relaxed),
+            total_items: known.then(|| p.total_files.load(Ordering::Relaxed)),
+        }
+    }
+
     /// The share done, 0 to 1: by bytes where their total is known, else by items.
     pub fn fraction(&self) -> Option<f64> {
         let share = |done: u64, total: Option<u64>| match total {

@@ -172,16 +172,9 @@ fn recover(
     repo: std::sync::Arc<bunker_repo::Repository>,
     opts: &PitrOptions,
 ) -> Result<PitrReport> {
-    use std::sync::atomic::Ordering;
     let p = opts.progress.clone();
     let ticker = crate::output::meter(g.quiet || g.json, false, "files", move || {
-        let known = |v: u64| (p.total_files.load(Ordering::Relaxed) > 0).then_some(v);
-        crate::output::Reading {
-            bytes: p.bytes.load(Ordering::Relaxed),
-            total_bytes: known(p.total_bytes.load(Ordering::Relaxed)),
-            items: p.files.load(Ordering::Relaxed),
-            total_items: known(p.total_files.load(Ordering::Relaxed)),
-        }
+        crate::output::Reading::of_restore(&p)
     });
     let report = pgjob::pitr(repo, opts);
     drop(ticker);

@@ -1,4 +1,3 @@
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use anyhow::Result;
@@ -18,15 +17,7 @@ pub fn run(g: &Globals, a: RestoreArgs) -> Result<()> {
     };
     let progress = Arc::new(RestoreProgress::default());
     let p = progress.clone();
-    let ticker = meter(g.quiet, g.json, "files", move || {
-        let known = |v: u64| (v > 0 || p.total_files.load(Ordering::Relaxed) > 0).then_some(v);
-        Reading {
-            bytes: p.bytes.load(Ordering::Relaxed),
-            total_bytes: known(p.total_bytes.load(Ordering::Relaxed)),
-            items: p.files.load(Ordering::Relaxed),
-            total_items: known(p.total_files.load(Ordering::Relaxed)),
-        }
-    });
+    let ticker = meter(g.quiet, g.json, "files", move || Reading::of_restore(&p));
     g.say(format!(
         "restoring snapshot {} of {:?} to {}",
         snap.short_id(),

@@ -120,15 +120,6 @@ impl Source for Command {
 
     /// The one file, with the bytes the command wrote.
     fn contents(&self, _repo: &Arc<Repository>, snapshot: &Snapshot) -> Result<Vec<Item>> {
-        let bytes = snapshot.summary.as_ref().map(|s| s.total_bytes_processed);
-        Ok(snapshot
-            .paths
-            .iter()
-            .map(|p| Item {
-                name: p.trim_start_matches('/').to_string(),
-                what: "file",
-                bytes,
-            })
-            .collect())
+        Ok(tree::single_file(snapshot, "file"))
     }
 }

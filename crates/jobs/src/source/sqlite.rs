@@ -191,20 +191,13 @@ impl Source for Sqlite {
         scratch: &Path,
         assertions: &Assertions,
     ) -> Result<DrillReport> {
-        std::fs::create_dir_all(scratch).map_err(|e| Error::Io {
-            path: scratch.to_path_buf(),
-            source: e,
-        })?;
-        let dir = tempfile::Builder::new()
-            .prefix("sqlite-")
-            .tempdir_in(scratch)
-            .map_err(|e| Error::Invalid(format!("scratch space in {}: {e}", scratch.display())))?;
+        let dir = tree::scratch_dir(scratch)?;
         let started = Local::now().fixed_offset();
         let t0 = Instant::now();
         let restored = bunker_repo::restore(
             repo,
             snapshot,
-            dir.path(),
+            dir.as_path(),
             &RestoreOptions::default(),
             &RestoreProgress::default(),
         );
@@ -220,14 +213,15 @@ impl Source for Sqlite {
                 let file = snapshot
                     .paths
                     .first()
-                    .map(|p| dir.path().join(p.trim_start_matches('/')))
-                    .unwrap_or_else(|| dir.path().join(&name));
+                    .map(|p| dir.as_path().join(p.trim_start_matches('/')))
+                    .unwrap_or_else(|| dir.as_path().join(&name));
                 let mut checks = vec![check("restore", true, format!("{restore_seconds:.1} s"))];
                 let (more, tables) = checks_of(&file, assertions);
                 checks.extend(more);
                 (checks, tables)
             }
         };
+        let _ = std::fs::remove_dir_all(&dir);
         let passed = checks.iter().all(|c| c.passed);
         Ok(DrillReport {
             kind: "sqlite".into(),
@@ -241,7 +235,7 @@ impl Source for Sqlite {
             passed,
             databases: vec![DatabaseDrill {
                 name,
-                scratch_database: dir.path().display().to_string(),
+                scratch_database: dir.as_path().display().to_string(),
                 restore_seconds,
                 passed,
                 checks,
@@ -252,15 +246,6 @@ impl Source for Sqlite {
     }
 
     fn contents(&self, _repo: &Arc<Repository>, snapshot: &Snapshot) -> Result<Vec<Item>> {
-        let bytes = snapshot.summary.as_ref().map(|s| s.total_bytes_processed);
-        Ok(snapshot
-            .paths
-            .iter()
-            .map(|p| Item {
-                name: p.trim_start_matches('/').to_string(),
-                what: "database",
-                bytes,
-            })
-            .collect())
+        Ok(tree::single_file(snapshot, "database"))
     }
 }

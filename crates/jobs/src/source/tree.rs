@@ -10,7 +10,7 @@ use std::time::Instant;
 use bunker_repo::{Repository, RestoreOptions, RestoreProgress, Snapshot};
 use chrono::Local;
 
-use super::{Restored, Target};
+use super::{Item, Restored, Target};
 use crate::drill::{Check, DatabaseDrill, DrillReport};
 use crate::error::{Error, Result};
 
@@ -72,15 +72,6 @@ pub(super) fn drill(
     snapshot: &Snapshot,
     scratch_root: &Path,
 ) -> Result<DrillReport> {
-    // Restored data: as private as the state directory it lives in.
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(scratch_root)
-        .map_err(|e| Error::Io {
-            path: scratch_root.to_path_buf(),
-            source: e,
-        })?;
     let scratch = scratch_dir(scratch_root)?;
     let started = Local::now().fixed_offset();
     let t0 = Instant::now();
@@ -155,14 +146,38 @@ fn check_of(name: &str, passed: bool, detail: String) -> Check {
     }
 }
 
-/// A fresh directory under `root` for one drill.
-fn scratch_dir(root: &Path) -> Result<PathBuf> {
+/// A fresh directory under `root` for one drill; `root` is made private (0700) if it is
+/// new: restored data is as private as the state directory it lives in.
+pub(super) fn scratch_dir(root: &Path) -> Result<PathBuf> {
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(root)
+        .map_err(|e| Error::Io {
+            path: root.to_path_buf(),
+            source: e,
+        })?;
     let dir = root.join(format!("drill-{:016x}", rand::random::<u64>()));
     std::fs::create_dir(&dir).map_err(|e| Error::Io {
         path: dir.clone(),
         source: e,
     })?;
     Ok(dir)
+}
+
+/// What a snapshot of one stored file holds (a command's output, a database file): the
+/// file, with the bytes the snapshot counts.
+pub(super) fn single_file(snapshot: &Snapshot, what: &'static str) -> Vec<Item> {
+    let bytes = snapshot.summary.as_ref().map(|s| s.total_bytes_processed);
+    snapshot
+        .paths
+        .iter()
+        .map(|p| Item {
+            name: p.trim_start_matches('/').to_string(),
+            what,
+            bytes,
+        })
+        .collect()
 }
 
 /// Regular files and their bytes under `dir`.
